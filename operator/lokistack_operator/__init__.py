@@ -1,0 +1,1 @@
+"""The LokiStack Kubernetes operator."""
