@@ -191,17 +191,18 @@ def _load(args: argparse.Namespace) -> config.Config:
 
 
 def start(cfg: config.Config) -> int:
-    """Run the configured target until it stops, and return the process's exit status.
+    """Run the configured target until it stops, and return the process's exit status."""
+    # Imported here so that --help and --print-config do not pay for gRPC and aiohttp.
+    from lokistack import modules  # noqa: PLC0415
 
-    This is the single hand-over from the command line to the components; the server module
-    will replace the body with its ``run(cfg)``.
-    """
-    print(
-        f"{PROG}: target {cfg.target} is not implemented yet in this build; "
-        "config is valid (see docs/configuration.md)",
-        file=sys.stderr,
-    )
-    return 1
+    if cfg.target not in modules.IMPLEMENTED_TARGETS:
+        print(
+            f"{PROG}: target {cfg.target} is not implemented yet in this build; "
+            "config is valid (see docs/configuration.md)",
+            file=sys.stderr,
+        )
+        return 1
+    return modules.run(cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""gRPC clients for the ingesters, one channel per address, reused across requests.
+
+An ingester's refusal comes back as a gRPC status whose code carries the HTTP status Loki would
+answer (INVALID_ARGUMENT 400, RESOURCE_EXHAUSTED 429) and whose details are Loki's message; any
+other failure (unreachable, timeout, shutting down) is a 500 for the client, as in Loki.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+import grpc
+
+from lokistack.proto import push_pb2, push_pb2_grpc
+
+TENANT_METADATA_KEY = "x-scope-orgid"
+MAX_MESSAGE_SIZE = 100 * 1024 * 1024  # Loki's ingester client default, both directions
+
+_STATUS_FOR_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+}
+
+
+class IngesterError(Exception):
+    def __init__(self, addr: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.addr = addr
+        self.status = status
+        self.message = message
+
+
+class IngesterClients:
+    """A pool of Pusher stubs keyed by ingester address."""
+
+    def __init__(self, timeout: datetime.timedelta) -> None:
+        self.timeout = timeout.total_seconds()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, push_pb2_grpc.PusherStub] = {}
+
+    def _stub(self, addr: str) -> push_pb2_grpc.PusherStub:
+        stub = self._stubs.get(addr)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(
+                addr,
+                options=[
+                    ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
+                    ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
+                    # Reconnect quickly to an ingester that restarts at the same address.
+                    ("grpc.initial_reconnect_backoff_ms", 100),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ],
+            )
+            self._channels[addr] = channel
+            stub = push_pb2_grpc.PusherStub(channel)
+            self._stubs[addr] = stub
+        return stub
+
+    async def push(self, addr: str, tenant: str, request: push_pb2.PushRequest) -> None:
+        try:
+            await self._stub(addr).Push(
+                request, metadata=((TENANT_METADATA_KEY, tenant),), timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            status = _STATUS_FOR_CODE.get(code, 500)
+            if status == 500:
+                message = (
+                    f"rpc error: code = {code.name.title().replace('_', '')} desc = "
+                    f"{error.details()}"
+                )
+            else:
+                message = error.details() or ""
+            raise IngesterError(addr, status, message) from error
+
+    async def close(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._stubs.clear()
+        await asyncio.gather(*(channel.close() for channel in channels), return_exceptions=True)

@@ -1,0 +1,276 @@
+"""Which components a ``--target`` runs, and how they are wired into one process.
+
+As Loki's modules do, this is the one place that knows the dependencies between parts: the
+ingester needs the ring lifecycler and the limits; the distributor needs the ingester ring, its
+own ring (to share the global rate limit) and the ingester clients; ``all`` runs both in one
+process, where the distributor reaches the ingester over its own gRPC port. Start order is
+servers first (the ring address needs the bound gRPC port), then ring membership; stop order is
+the reverse, so an ingester leaves the ring before its servers close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import logging
+import os
+import pathlib
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import prometheus_client
+from aiohttp import web
+
+from lokistack import config, limits, logs
+from lokistack import server as server_mod
+from lokistack.distributor import decode, ingester_client, rate, validation
+from lokistack.distributor import distributor as distributor_mod
+from lokistack.distributor import http as distributor_http
+from lokistack.ingester import ingester as ingester_mod
+from lokistack.proto import push_pb2_grpc
+from lokistack.ring import http as ring_http
+from lokistack.ring import kv as ring_kv
+from lokistack.ring import lifecycler as ring_lifecycler
+from lokistack.ring import ring as ring_mod
+
+log = logging.getLogger(__name__)
+
+INGESTER_RING = "ingester"
+DISTRIBUTOR_RING = "distributor"
+
+RUNS_INGESTER = frozenset({"all", "ingester"})
+RUNS_DISTRIBUTOR = frozenset({"all", "distributor"})
+IMPLEMENTED_TARGETS = RUNS_INGESTER | RUNS_DISTRIBUTOR
+
+
+def instance_id(configured: str) -> str:
+    return configured or socket.gethostname()
+
+
+def instance_addr(configured: str) -> str:
+    """The address other components dial: configured, else this host's primary address."""
+    if configured:
+        return configured
+    with contextlib.suppress(OSError):
+        return socket.gethostbyname(socket.gethostname())
+    return "127.0.0.1"
+
+
+def ring_store(
+    kvstore: config.KVStore, ring_name: str, heartbeat_timeout: datetime.timedelta
+) -> ring_kv.RingStore:
+    """The membership store of one ring: process-wide in memory, or Leases in Kubernetes.
+
+    Outside a cluster (tests, a laptop against `make cluster`) the Lease store uses the
+    kubeconfig named by ``KUBECONFIG``; in a Pod it uses the service account.
+    """
+    kubeconfig = os.environ.get("KUBECONFIG")
+    return ring_kv.new_store(
+        kvstore,
+        ring_name,
+        heartbeat_timeout,
+        kubeconfig=pathlib.Path(kubeconfig) if kubeconfig else None,
+    )
+
+
+def ring_routes(path: str, ring: ring_mod.Ring) -> list[web.RouteDef]:
+    """``GET <path>``: the ring as HTML for people, as JSON for ``Accept: application/json``."""
+
+    async def show(request: web.Request) -> web.Response:
+        status = ring_http.ring_status(ring, now=time.time())
+        if "application/json" in request.headers.get("Accept", ""):
+            return web.json_response(status)
+        return web.Response(text=ring_http.ring_status_html(status), content_type="text/html")
+
+    return [web.get(path, show)]
+
+
+@dataclasses.dataclass
+class Process:
+    """The started parts of one process, stopped in reverse order."""
+
+    cfg: config.Config
+    server: server_mod.Server
+    startups: list[Callable[[], Awaitable[None]]] = dataclasses.field(default_factory=list)
+    shutdowns: list[Callable[[], Awaitable[None]]] = dataclasses.field(default_factory=list)
+    background_jobs: list[Callable[[], Coroutine[Any, Any, None]]] = dataclasses.field(
+        default_factory=list
+    )
+
+
+def build(cfg: config.Config) -> Process:
+    """Create the components of ``cfg.target`` and register them with one server."""
+    if cfg.target not in IMPLEMENTED_TARGETS:
+        raise NotImplementedError(f"target {cfg.target} is not implemented yet in this build")
+    server = server_mod.Server(cfg)
+    process = Process(cfg, server)
+    overrides = limits.Overrides.from_config(cfg)
+    ring_cfg = cfg.ring
+
+    ingester_store = ring_store(ring_cfg.kvstore, INGESTER_RING, ring_cfg.heartbeat_timeout)
+    ingester_ring = ring_mod.Ring(
+        ingester_store,
+        ring_cfg.replication_factor,
+        ring_cfg.heartbeat_timeout,
+        ring_cfg.zone_awareness_enabled,
+        name=INGESTER_RING,
+    )
+    process.startups.append(ingester_store.start)
+    process.shutdowns.append(ingester_store.stop)
+    server.add_routes(ring_routes("/ring", ingester_ring))
+
+    if cfg.target in RUNS_INGESTER:
+        _add_ingester(process, overrides, ingester_store, ingester_ring)
+    if cfg.target in RUNS_DISTRIBUTOR:
+        _add_distributor(process, overrides, ingester_ring)
+    process.background_jobs.append(overrides.run)
+    return process
+
+
+def _add_ingester(
+    process: Process,
+    overrides: limits.Overrides,
+    store: ring_kv.RingStore,
+    ingester_ring: ring_mod.Ring,
+) -> None:
+    cfg, server = process.cfg, process.server
+    ring_cfg = cfg.ring
+    tokens_file = pathlib.Path(cfg.ingester.wal.dir) / "tokens.json"
+    member: ring_lifecycler.Lifecycler | None = None
+
+    class _Member:
+        def is_active(self) -> bool:
+            return member is not None and member.is_active()
+
+    ingester = ingester_mod.Ingester(
+        overrides,
+        _Member(),
+        healthy_ingesters=ingester_ring.healthy_instances_count,
+        replication_factor=ring_cfg.replication_factor,
+    )
+    push_pb2_grpc.add_PusherServicer_to_server(ingester, server.grpc_server)
+    server.add_readiness_check("Ingester", ingester.readiness)
+
+    async def join() -> None:
+        nonlocal member
+        member = ring_lifecycler.Lifecycler(
+            store,
+            instance_id=instance_id(ring_cfg.instance_id),
+            addr=f"{instance_addr(ring_cfg.instance_addr)}:{server.grpc_port}",
+            zone=ring_cfg.instance_zone,
+            num_tokens=ring_cfg.num_tokens,
+            heartbeat_period=ring_cfg.heartbeat_period,
+            tokens_file=tokens_file,
+        )
+        await member.start()
+
+    async def leave() -> None:
+        ingester.begin_shutdown()
+        if member is not None:
+            await member.leave()
+            await member.stop(unregister=True)
+
+    process.startups.append(join)
+    process.shutdowns.append(leave)
+
+
+def _add_distributor(
+    process: Process,
+    overrides: limits.Overrides,
+    ingester_ring: ring_mod.Ring,
+) -> None:
+    cfg, server = process.cfg, process.server
+    dist_cfg = cfg.distributor
+    store = ring_store(dist_cfg.ring.kvstore, DISTRIBUTOR_RING, dist_cfg.ring.heartbeat_timeout)
+    distributor_ring = ring_mod.Ring(
+        store,
+        replication_factor=1,
+        heartbeat_timeout=dist_cfg.ring.heartbeat_timeout,
+        name=DISTRIBUTOR_RING,
+    )
+    clients = ingester_client.IngesterClients(dist_cfg.push_timeout)
+    distributor = distributor_mod.Distributor(
+        validation.Validator(overrides.limits_for),
+        rate.IngestionRateLimiter(overrides, distributor_ring.healthy_instances_count),
+        ingester_ring,
+        clients,
+    )
+    handler = distributor_http.PushHandler(
+        distributor,
+        cfg.auth_enabled,
+        decode.DecodeLimits(dist_cfg.max_recv_msg_size, dist_cfg.max_decompressed_size),
+    )
+    server.add_routes(handler.routes())
+    server.add_routes(ring_routes("/distributor/ring", distributor_ring))
+    member: ring_lifecycler.Lifecycler | None = None
+
+    async def join() -> None:
+        nonlocal member
+        await store.start()
+        member = ring_lifecycler.Lifecycler(
+            store,
+            instance_id=instance_id(dist_cfg.ring.instance_id),
+            addr=f"{instance_addr(dist_cfg.ring.instance_addr)}:{server.grpc_port}",
+            zone="",
+            num_tokens=1,
+            heartbeat_period=dist_cfg.ring.heartbeat_period,
+            tokens_file=None,
+            ring_name=DISTRIBUTOR_RING,
+        )
+        await member.start()
+
+    async def leave() -> None:
+        if member is not None:
+            await member.stop(unregister=True)
+        await distributor.close()
+        await store.stop()
+
+    process.startups.append(join)
+    process.shutdowns.append(leave)
+
+
+async def serve(cfg: config.Config, stop: asyncio.Event | None = None) -> None:
+    """Run ``cfg.target`` until ``stop`` is set (or SIGTERM/SIGINT), then shut down in order."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    process = build(cfg)
+    background = [asyncio.create_task(job()) for job in process.background_jobs]
+    await process.server.start()
+    try:
+        for startup in process.startups:
+            await startup()
+        log.info(
+            "lokistack started", extra={"target": cfg.target, "http_port": process.server.http_port}
+        )
+        await stop.wait()
+        log.info("lokistack stopping")
+    finally:
+        process.server.begin_shutdown()
+        for shutdown in reversed(process.shutdowns):
+            try:
+                await shutdown()
+            except Exception:
+                log.exception("shutdown step failed")
+        for task in background:
+            task.cancel()
+        await process.server.stop()
+
+
+def run(cfg: config.Config) -> int:
+    """Entry point from the CLI: set up logging and run until a signal."""
+    logs.setup(cfg.server)
+    # Loki exposes no *_created series; neither do we.
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    if cfg.target not in IMPLEMENTED_TARGETS:
+        log.error("target %s is not implemented yet in this build", cfg.target)
+        return 1
+    asyncio.run(serve(cfg))
+    return 0
