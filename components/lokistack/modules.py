@@ -52,10 +52,17 @@ def instance_id(configured: str) -> str:
     return configured or socket.gethostname()
 
 
-def instance_addr(configured: str) -> str:
-    """The address other components dial: configured, else this host's primary address."""
+def instance_addr(configured: str, grpc_listen_address: str) -> str:
+    """The address other components dial to reach this process's gRPC server.
+
+    The configured ``instance_addr`` if any; else the gRPC listen address when it names one
+    interface (a process bound to 127.0.0.1 is reachable only there); else this host's primary
+    address, as a Pod's IP.
+    """
     if configured:
         return configured
+    if grpc_listen_address not in ("", "0.0.0.0", "::"):
+        return grpc_listen_address
     with contextlib.suppress(OSError):
         return socket.gethostbyname(socket.gethostname())
     return "127.0.0.1"
@@ -161,7 +168,8 @@ def _add_ingester(
         member = ring_lifecycler.Lifecycler(
             store,
             instance_id=instance_id(ring_cfg.instance_id),
-            addr=f"{instance_addr(ring_cfg.instance_addr)}:{server.grpc_port}",
+            addr=f"{instance_addr(ring_cfg.instance_addr, cfg.server.grpc_listen_address)}:"
+            f"{server.grpc_port}",
             zone=ring_cfg.instance_zone,
             num_tokens=ring_cfg.num_tokens,
             heartbeat_period=ring_cfg.heartbeat_period,
@@ -215,7 +223,8 @@ def _add_distributor(
         member = ring_lifecycler.Lifecycler(
             store,
             instance_id=instance_id(dist_cfg.ring.instance_id),
-            addr=f"{instance_addr(dist_cfg.ring.instance_addr)}:{server.grpc_port}",
+            addr=f"{instance_addr(dist_cfg.ring.instance_addr, cfg.server.grpc_listen_address)}:"
+            f"{server.grpc_port}",
             zone="",
             num_tokens=1,
             heartbeat_period=dist_cfg.ring.heartbeat_period,

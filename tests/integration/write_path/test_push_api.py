@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import snappy
 
-from tests.support import lokistack_process, push
+from tests.support import lokistack_process, polling, push
 
 PUSH = "/loki/api/v1/push"
 
@@ -41,7 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lokistack_proces
             "ring": {"replication_factor": 1, "heartbeat_period": "1s"},
             "distributor": {"max_recv_msg_size": "8MB"},
             "limits": {"ingestion_rate_mb": 64, "ingestion_burst_size_mb": 128},
-            "runtime_config": {"file": str(runtime_config)},
+            "runtime_config": {"file": str(runtime_config), "period": "1s"},
         },
     )
     process.start()
@@ -130,6 +130,26 @@ def test_stream_limit_is_enforced_by_the_ingester(
     answer = _post(stack, push.protobuf_body(streams), tenant=LIMITED_TENANT)
     assert answer.status == 429
     assert "maximum active stream limit exceeded" in answer.body
+
+
+def test_runtime_config_changes_apply_without_a_restart(
+    stack: lokistack_process.LokistackProcess,
+) -> None:
+    runtime_config = stack.workdir / "runtime.yaml"
+    now = push.now_ns()
+    two_streams = push.protobuf_body({'{app="a"}': [(now, "x")], '{app="b"}': [(now, "y")]})
+    assert _post(stack, two_streams, tenant="tightened").status == 204
+
+    runtime_config.write_text(runtime_config.read_text() + "  tightened:\n    max_line_size: 4\n")
+    long_line = push.protobuf_body({'{app="a"}': [(now + 1, "longer than four")]})
+
+    def refused() -> push.Answer | None:
+        answer = _post(stack, long_line, tenant="tightened")
+        return answer if answer.status == 400 else None
+
+    answer = polling.wait_until(refused, timeout=15, describe="the new max_line_size never applied")
+    assert "max entry size '4' bytes exceeded" in answer.body
+    assert _post(stack, long_line, tenant=TENANT).status == 204  # other tenants unchanged
 
 
 def test_missing_tenant_is_401(stack: lokistack_process.LokistackProcess) -> None:
