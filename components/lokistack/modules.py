@@ -37,6 +37,7 @@ from lokistack.ring import http as ring_http
 from lokistack.ring import kv as ring_kv
 from lokistack.ring import lifecycler as ring_lifecycler
 from lokistack.ring import ring as ring_mod
+from lokistack.storage import factory as storage_factory
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,14 @@ class Process:
     background_jobs: list[Callable[[], Coroutine[Any, Any, None]]] = dataclasses.field(
         default_factory=list
     )
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    _spawned: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping a reference until it ends."""
+        task = asyncio.create_task(work)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
 
 def build(cfg: config.Config) -> Process:
@@ -149,25 +158,30 @@ def _add_ingester(
     ring_cfg = cfg.ring
     tokens_file = pathlib.Path(cfg.ingester.wal.dir) / "tokens.json"
     member: ring_lifecycler.Lifecycler | None = None
+    this_instance = instance_id(ring_cfg.instance_id)
 
     class _Member:
         def is_active(self) -> bool:
             return member is not None and member.is_active()
 
     ingester = ingester_mod.Ingester(
-        overrides,
-        _Member(),
+        cfg,
+        overrides=overrides,
+        member=_Member(),
         healthy_ingesters=ingester_ring.healthy_instances_count,
-        replication_factor=ring_cfg.replication_factor,
+        store=storage_factory.new_object_store(cfg.storage),
+        instance_id=this_instance,
     )
     push_pb2_grpc.add_PusherServicer_to_server(ingester, server.grpc_server)
     server.add_readiness_check("Ingester", ingester.readiness)
+    server.add_routes(ingester.routes())
 
     async def join() -> None:
         nonlocal member
+        await ingester.start()  # WAL replay first: the ring sees this ingester only after it
         member = ring_lifecycler.Lifecycler(
             store,
-            instance_id=instance_id(ring_cfg.instance_id),
+            instance_id=this_instance,
             addr=f"{instance_addr(ring_cfg.instance_addr, cfg.server.grpc_listen_address)}:"
             f"{server.grpc_port}",
             zone=ring_cfg.instance_zone,
@@ -177,12 +191,27 @@ def _add_ingester(
         )
         await member.start()
 
+    stopped = False
+
     async def leave() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
         ingester.begin_shutdown()
         if member is not None:
             await member.leave()
+        await ingester.stop()  # flushes while LEAVING: still in the ring, taking no writes
+        if member is not None:
             await member.stop(unregister=True)
 
+    def request_stop(terminate: bool) -> None:
+        if terminate:
+            process.stop.set()
+        else:
+            process.spawn(leave())
+
+    ingester.request_stop = request_stop
     process.startups.append(join)
     process.shutdowns.append(leave)
 
@@ -243,14 +272,15 @@ def _add_distributor(
     process.shutdowns.append(leave)
 
 
-async def serve(cfg: config.Config, stop: asyncio.Event | None = None) -> None:
-    """Run ``cfg.target`` until ``stop`` is set (or SIGTERM/SIGINT), then shut down in order."""
-    stop = stop or asyncio.Event()
+async def serve(cfg: config.Config) -> None:
+    """Run ``cfg.target`` until SIGTERM/SIGINT (or a component asks to stop), then shut down
+    in order."""
+    process = build(cfg)
+    stop = process.stop
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    process = build(cfg)
     background = [asyncio.create_task(job()) for job in process.background_jobs]
     await process.server.start()
     try:

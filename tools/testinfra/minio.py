@@ -41,7 +41,8 @@ class MinioServer:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = processes.free_port()
+        # Keep the port across a stop and start, so clients see the same server come back.
+        self.port = self.port or processes.free_port()
         self.process = processes.ManagedProcess(
             "minio",
             [

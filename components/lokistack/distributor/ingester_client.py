@@ -59,8 +59,14 @@ class IngesterClients:
 
     async def push(self, addr: str, tenant: str, request: push_pb2.PushRequest) -> None:
         try:
+            # wait_for_ready: an ingester that restarts at the same address is ACTIVE in the ring
+            # before this channel's reconnect backoff ends; a fail-fast call would fail in between.
+            # A dead ingester then costs the timeout, which matters only when quorum is lost.
             await self._stub(addr).Push(
-                request, metadata=((TENANT_METADATA_KEY, tenant),), timeout=self.timeout
+                request,
+                metadata=((TENANT_METADATA_KEY, tenant),),
+                timeout=self.timeout,
+                wait_for_ready=True,
             )
         except grpc.aio.AioRpcError as error:
             code = error.code()

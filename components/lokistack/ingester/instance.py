@@ -2,22 +2,25 @@
 
 The ingester enforces what only it can see: how many active streams a tenant has (the global
 limit is divided by the healthy ingesters and multiplied by the replication factor, as Loki does)
-and each stream's byte rate. Entries are kept in memory per stream; chunks, the WAL and
-flushing replace that storage in the ingester storage engine.
+and each stream's byte rate. A push appends to the streams' chunks and returns the WAL records
+that describe exactly what was stored; the caller acknowledges the push only after logging them.
+Streams are indexed by fingerprint and by label pair, for queries.
 """
 
 from __future__ import annotations
 
-import array
-import dataclasses
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import prometheus_client
 
 from lokistack import config, limits
+from lokistack.ingester import checkpoint
+from lokistack.ingester import stream as stream_mod
 from lokistack.model import fingerprint as model_fingerprint
+from lokistack.model import labels as model_labels
 from lokistack.proto import push_pb2
+from lokistack.wal import record as wal_record
 
 MAX_RETURNED_STREAM_ERRORS = 10
 
@@ -27,6 +30,11 @@ MEMORY_STREAMS = prometheus_client.Gauge(
 STREAMS_CREATED = prometheus_client.Counter(
     "loki_ingester_streams_created_total",
     "The total number of streams created per tenant.",
+    ["tenant"],
+)
+STREAMS_REMOVED = prometheus_client.Counter(
+    "loki_ingester_streams_removed_total",
+    "The total number of streams removed per tenant.",
     ["tenant"],
 )
 ENTRIES_APPENDED = prometheus_client.Counter(
@@ -55,17 +63,6 @@ def go_time_string(ns: int) -> str:
     return text + " +0000 UTC"
 
 
-@dataclasses.dataclass
-class Stream:
-    """One stream's entries in arrival order (timestamps packed, lines as received)."""
-
-    labels: str
-    fingerprint: int
-    rate: limits.TokenBucket
-    timestamps: array.array[int] = dataclasses.field(default_factory=lambda: array.array("q"))
-    lines: list[str] = dataclasses.field(default_factory=list)
-
-
 class TenantInstance:
     """A tenant's streams keyed by fingerprint, with the stream-count and per-stream limits."""
 
@@ -75,12 +72,16 @@ class TenantInstance:
         overrides: limits.Overrides,
         healthy_ingesters: Callable[[], int],
         replication_factor: int,
+        shape: stream_mod.ChunkShape,
     ) -> None:
         self.tenant = tenant
         self.overrides = overrides
         self.healthy_ingesters = healthy_ingesters
         self.replication_factor = replication_factor
-        self.streams: dict[int, Stream] = {}
+        self.shape = shape
+        self.streams: dict[int, stream_mod.Stream] = {}
+        self.postings: dict[str, dict[str, set[int]]] = {}
+        """Inverted index: label name -> value -> fingerprints, for queries and tails."""
 
     def stream_limit(self, tenant_limits: config.Limits) -> int:
         """The local active-stream limit; 0 means unlimited (Loki's limiter.go rules)."""
@@ -95,20 +96,68 @@ class TenantInstance:
         candidates = [limit for limit in (local, from_global) if limit > 0]
         return min(candidates) if candidates else 0
 
-    def push(self, request: push_pb2.PushRequest) -> None:
-        """Append every acceptable entry; raise PushError describing the last failed stream."""
+    # Streams ---------------------------------------------------------------------------------
+
+    def create_stream(self, labels: str, stream_fp: int | None = None) -> stream_mod.Stream:
         tenant_limits = self.overrides.limits_for(self.tenant)
+        stream_fp = model_fingerprint.fingerprint(labels) if stream_fp is None else stream_fp
+        created = stream_mod.Stream(
+            labels,
+            stream_fp,
+            self.shape,
+            limits.TokenBucket(
+                tenant_limits.per_stream_rate_limit, tenant_limits.per_stream_rate_limit_burst
+            ),
+        )
+        self.streams[stream_fp] = created
+        for name, value in model_labels.parse_labels(labels):
+            self.postings.setdefault(name, {}).setdefault(value, set()).add(stream_fp)
+        STREAMS_CREATED.labels(self.tenant).inc()
+        MEMORY_STREAMS.labels(self.tenant).set(len(self.streams))
+        return created
+
+    def remove_stream(self, stream_fp: int) -> None:
+        removed = self.streams.pop(stream_fp, None)
+        if removed is None:
+            return
+        for name, value in model_labels.parse_labels(removed.labels):
+            values = self.postings.get(name, {})
+            fingerprints = values.get(value)
+            if fingerprints is not None:
+                fingerprints.discard(stream_fp)
+                if not fingerprints:
+                    del values[value]
+            if not values:
+                self.postings.pop(name, None)
+        STREAMS_REMOVED.labels(self.tenant).inc()
+        MEMORY_STREAMS.labels(self.tenant).set(len(self.streams))
+
+    def fingerprints_with(self, name: str, value: str) -> set[int]:
+        return set(self.postings.get(name, {}).get(value, ()))
+
+    # Push ------------------------------------------------------------------------------------
+
+    def push(
+        self, request: push_pb2.PushRequest
+    ) -> tuple[list[wal_record.Record], PushError | None]:
+        """Append every acceptable entry; return the WAL records of what was stored, and the
+        error describing the last stream that had refusals (Loki returns only the last one)."""
+        tenant_limits = self.overrides.limits_for(self.tenant)
+        records: list[wal_record.Record] = []
         last_error: PushError | None = None
-        for stream_message in request.streams:
+        for message in request.streams:
             try:
-                self._push_stream(stream_message, tenant_limits)
+                self._push_stream(message, tenant_limits, records)
             except PushError as error:
                 last_error = error
-        MEMORY_STREAMS.labels(self.tenant).set(len(self.streams))
-        if last_error is not None:
-            raise last_error
+        return records, last_error
 
-    def _push_stream(self, message: push_pb2.StreamAdapter, tenant_limits: config.Limits) -> None:
+    def _push_stream(
+        self,
+        message: push_pb2.StreamAdapter,
+        tenant_limits: config.Limits,
+        records: list[wal_record.Record],
+    ) -> None:
         labels = message.labels
         stream_fp = model_fingerprint.fingerprint(labels)
         stream = self.streams.get(stream_fp)
@@ -122,18 +171,16 @@ class TenantInstance:
                     "or contact your Loki administrator to see if the limit can be increased, "
                     f"user: '{self.tenant}'",
                 )
-            stream = Stream(
-                labels,
-                stream_fp,
-                limits.TokenBucket(
-                    tenant_limits.per_stream_rate_limit, tenant_limits.per_stream_rate_limit_burst
-                ),
-            )
-            self.streams[stream_fp] = stream
-            STREAMS_CREATED.labels(self.tenant).inc()
+            stream = self.create_stream(labels, stream_fp)
+            records.append(wal_record.SeriesRecord(self.tenant, stream_fp, labels))
 
         entries = message.entries
-        size = sum(len(entry.line) for entry in entries)
+        timestamps = [e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos for e in entries]
+        lines = [e.line for e in entries]
+        metadata: list[stream_mod.Metadata] | None = None
+        if any(e.structuredMetadata for e in entries):
+            metadata = [tuple((p.name, p.value) for p in e.structuredMetadata) for e in entries]
+        size = sum(len(line) for line in lines)
         stream.rate.set_limits(
             tenant_limits.per_stream_rate_limit, tenant_limits.per_stream_rate_limit_burst
         )
@@ -146,24 +193,77 @@ class TenantInstance:
                 f"{limits.humanize_bytes(size)}, consider splitting a stream via additional "
                 "labels or contact your Loki administrator to see if the limit can be increased"
             )
-            raise PushError(429, self._failed_entries_body(message, reason))
-        timestamps = stream.timestamps
-        for entry in entries:
-            timestamps.append(entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos)
-        stream.lines.extend(entry.line for entry in entries)
-        ENTRIES_APPENDED.labels(self.tenant).inc(len(entries))
+            refused = [stream_mod.EntryRefusal(ts, reason) for ts in timestamps]
+            raise PushError(429, self._failed_entries_body(labels, refused, len(timestamps)))
 
-    def _failed_entries_body(self, message: push_pb2.StreamAdapter, reason: str) -> str:
-        lines = []
-        for entry in message.entries[:MAX_RETURNED_STREAM_ERRORS]:
-            ns = entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos
-            lines.append(f"entry with timestamp {go_time_string(ns)} ignored, reason: '{reason}',")
-        total = len(message.entries)
+        stored, refusals = stream.append(timestamps, lines, metadata)
+        if stored:
+            if len(stored) != len(timestamps):
+                timestamps = [timestamps[i] for i in stored]
+                lines = [lines[i] for i in stored]
+                metadata = [metadata[i] for i in stored] if metadata is not None else None
+            records.append(
+                wal_record.EntriesRecord.from_entries(
+                    self.tenant,
+                    stream_fp,
+                    timestamps,
+                    lines,
+                    metadata=metadata,
+                    counter=stream.entry_count,
+                )
+            )
+            ENTRIES_APPENDED.labels(self.tenant).inc(len(stored))
+        if refusals:
+            raise PushError(400, self._failed_entries_body(labels, refusals, len(entries)))
+
+    def _failed_entries_body(
+        self, labels: str, refusals: Sequence[stream_mod.EntryRefusal], total: int
+    ) -> str:
+        lines = [
+            f"entry with timestamp {go_time_string(r.ts)} ignored, reason: '{r.reason}',"
+            for r in refusals[:MAX_RETURNED_STREAM_ERRORS]
+        ]
         lines.append(
-            f"user '{self.tenant}', total ignored: {total} out of {total} "
-            f"for stream: {message.labels}"
+            f"user '{self.tenant}', total ignored: {len(refusals)} out of {total} "
+            f"for stream: {labels}"
         )
         return "\n".join(lines)
 
+    # Replay ----------------------------------------------------------------------------------
+
+    def replay_series(self, record: wal_record.SeriesRecord) -> None:
+        if record.fingerprint not in self.streams:
+            self.create_stream(record.labels, record.fingerprint)
+
+    def replay_entries(self, record: wal_record.EntriesRecord) -> None:
+        stream = self.streams.get(record.fingerprint)
+        if stream is None:
+            return  # its series record was lost with a corrupted segment; nothing to key it by
+        stored, _ = stream.append(
+            record.timestamps, record.lines, record.metadata, check_window=False
+        )
+        stream.entry_count = max(stream.entry_count, record.counter)
+        ENTRIES_APPENDED.labels(self.tenant).inc(len(stored))
+
+    def replay_checkpoint(self, record: wal_record.CheckpointStreamRecord) -> None:
+        stream = self.streams.get(record.fingerprint) or self.create_stream(
+            record.labels, record.fingerprint
+        )
+        stream.chunks.clear()
+        checkpoint.restore(stream, record.payload)
+        stream.entry_count = max(stream.entry_count, record.entry_count)
+
+    def checkpoint_records(self) -> Iterator[wal_record.CheckpointStreamRecord]:
+        for stream in list(self.streams.values()):
+            yield wal_record.CheckpointStreamRecord(
+                self.tenant,
+                stream.fingerprint,
+                stream.labels,
+                checkpoint.encode(stream),
+                entry_count=stream.entry_count,
+            )
+
     def entry_count(self) -> int:
-        return sum(len(stream.timestamps) for stream in self.streams.values())
+        return sum(
+            desc.chunk.num_entries for stream in self.streams.values() for desc in stream.chunks
+        )
