@@ -254,3 +254,23 @@ def test_ring_page(stack: lokistack_process.LokistackProcess, tmp_path: pathlib.
     assert [instance["id"] for instance in status["instances"]] == ["all-in-one"]
     with urllib.request.urlopen(stack.url + "/ring", timeout=5) as response:
         assert "all-in-one" in response.read().decode()
+
+
+def test_flush_endpoint_stores_chunks_and_index(stack: lokistack_process.LokistackProcess) -> None:
+    now = push.now_ns()
+    assert (
+        _post(stack, push.protobuf_body({'{app="flushed"}': [(now, "to storage")]})).status == 204
+    )
+    answer = push.post(stack.url + "/flush", b"", content_type="")
+    assert answer.status == 204
+    objects = stack.workdir / "data" / "objects"
+
+    def stored() -> bool:
+        chunks = list((objects / TENANT / "chunks").glob("*/*"))
+        index_files = list((objects / "index").glob(f"*/{TENANT}/*.sqlite"))
+        return bool(chunks) and bool(index_files)
+
+    polling.wait_until(
+        stored, timeout=20, describe=lambda: f"objects: {sorted(objects.rglob('*'))}"
+    )
+    assert stack.metric("loki_ingester_chunks_flushed_total", reason="forced") >= 1
