@@ -25,14 +25,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
 
 import minio  # noqa: E402
 from lokistack.model import fingerprint as model_fingerprint  # noqa: E402
 from lokistack.model import labels as model_labels  # noqa: E402
-from lokistack.storage import chunk_store, index_format, index_reader, s3  # noqa: E402
+from lokistack.storage import chunk_store, index_format, index_reader  # noqa: E402
 from measure import Measurement, best_of  # noqa: E402
 from testinfra import minio as minio_infra  # noqa: E402
+
+from tests.support import stored  # noqa: E402
 
 OBJECT_SIZE = 1536 * 1024
 OBJECTS = int(os.environ.get("BENCH_STORAGE_OBJECTS", "32"))
@@ -95,14 +97,7 @@ def _index_file(path: pathlib.Path, file_index: int) -> None:
 
 
 def _measure(server: minio_infra.MinioServer, tmp: pathlib.Path) -> list[Measurement]:
-    store = s3.S3Store(
-        server.endpoint,
-        BUCKET,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        region=minio_infra.REGION,
-        secure=False,
-    )
+    store = stored.minio_store(server, BUCKET)
     results: list[Measurement] = []
     try:
         payload = os.urandom(OBJECT_SIZE)

@@ -24,6 +24,7 @@ import random
 import tempfile
 from collections.abc import Iterable, Set
 
+from lokistack import fileutil
 from lokistack.ring import model
 
 _log = logging.getLogger(__name__)
@@ -108,18 +109,4 @@ def save_tokens(path: pathlib.Path | str, tokens: Iterable[int]) -> None:
         with contextlib.suppress(FileNotFoundError):
             pathlib.Path(temporary).unlink()
         raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: pathlib.Path) -> None:
-    """Make the rename durable; some platforms cannot open directories, which is fine there."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    fileutil.fsync_directory(path.parent)

@@ -17,6 +17,7 @@ import os
 import pathlib
 import secrets
 
+from lokistack import fileutil
 from lokistack.storage import objstore
 
 _STORE = "filesystem"
@@ -80,7 +81,7 @@ class FilesystemStore:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            _fsync_dir(path.parent)
+            fileutil.fsync_directory(path.parent)
         except OSError as err:
             raise objstore.StorageError(f"cannot write {path}: {err}") from err
 
@@ -155,12 +156,4 @@ def _make_dirs(directory: pathlib.Path, root: pathlib.Path) -> None:
             new.mkdir()
         except FileExistsError:
             continue  # another writer created it first
-        _fsync_dir(new.parent)
-
-
-def _fsync_dir(directory: pathlib.Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fileutil.fsync_directory(new.parent)

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 
+from lokistack import fileutil
 from lokistack.model import labels as model_labels
 from lokistack.storage import index_format
 
@@ -194,9 +195,9 @@ class IndexHead:
                 tmp = target.with_name(TMP_PREFIX + target.name)
                 tmp.unlink(missing_ok=True)
                 head.connection.execute("VACUUM INTO ?", (str(tmp),))
-                _fsync(tmp)
+                fileutil.fsync_file(tmp)
                 tmp.replace(target)
-                _fsync(target.parent)
+                fileutil.fsync_directory(target.parent)
         finally:
             head.connection.close()
         for suffix in _HEAD_SUFFIXES:
@@ -233,11 +234,3 @@ def _postings(labels: str, fingerprint: int) -> list[tuple[str, str | bytes, int
     if model_labels.canonical(parsed) != labels:
         raise ValueError(f"labels are not in canonical form: {labels!r}")
     return [(name, index_format.value_to_sql(value), fingerprint) for name, value in parsed]
-
-
-def _fsync(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

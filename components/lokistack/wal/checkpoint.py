@@ -23,6 +23,7 @@ from typing import Final
 
 import prometheus_client
 
+from lokistack import fileutil
 from lokistack.wal import record, segment
 
 BATCH_BYTES: Final = 1 << 20  # about 1 MiB per frame, as Loki batches checkpoint writes
@@ -152,9 +153,9 @@ def _write(
         raise
     for writer in writers:
         writer.close()
-    segment.fsync_directory(temporary)
+    fileutil.fsync_directory(temporary)
     temporary.rename(final)
-    segment.fsync_directory(directory)
+    fileutil.fsync_directory(directory)
     return final
 
 
@@ -185,7 +186,7 @@ def delete_covered(directory: pathlib.Path, covers_segment: int) -> None:
     for old in list_checkpoints(directory):
         if old.covers_segment < covers_segment:
             shutil.rmtree(old.path, ignore_errors=True)
-    segment.fsync_directory(directory)
+    fileutil.fsync_directory(directory)
 
 
 class CheckpointReader:

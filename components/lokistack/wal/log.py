@@ -29,6 +29,7 @@ from typing import Literal, NoReturn
 
 import prometheus_client
 
+from lokistack import fileutil
 from lokistack.wal import checkpoint, record, segment
 
 FsyncMode = Literal["group", "always"]
@@ -251,7 +252,7 @@ class WAL:
         for writer in writers:
             writer.sync()
         if directory_dirty:
-            segment.fsync_directory(self.dir)
+            fileutil.fsync_directory(self.dir)
 
     def _settle(self, target: int, error: OSError | None) -> None:
         """Complete the waiters this round covered; ask for another round if some are left."""

@@ -77,18 +77,6 @@ def frame_header(payload: bytes) -> bytes:
     return struct.pack("<I", crc) + checked
 
 
-def fsync_directory(directory: pathlib.Path) -> None:
-    """Make a created, renamed or deleted name durable (where directories can be opened)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _datasync(descriptor: int) -> None:
     if hasattr(os, "fdatasync"):
         os.fdatasync(descriptor)

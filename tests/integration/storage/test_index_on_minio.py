@@ -13,6 +13,8 @@ from lokistack.model import labels as model_labels
 from lokistack.storage import chunk_store, index_format, index_reader, index_shipper, s3
 from testinfra import minio as minio_infra
 
+from tests.support import stored
+
 DAY = index_format.DAY_NS
 T0 = 19_723 * DAY
 M = index_reader.Matcher
@@ -20,14 +22,7 @@ M = index_reader.Matcher
 
 @pytest.fixture
 def store(minio_server: minio_infra.MinioServer, minio_bucket: str) -> Iterator[s3.S3Store]:
-    opened = s3.S3Store(
-        minio_server.endpoint,
-        minio_bucket,
-        access_key_id=minio_server.access_key,
-        secret_access_key=minio_server.secret_key,
-        region=minio_infra.REGION,
-        secure=False,
-    )
+    opened = stored.minio_store(minio_server, minio_bucket)
     yield opened
     opened.close()
 

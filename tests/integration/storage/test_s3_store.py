@@ -14,17 +14,12 @@ from lokistack.storage import factory, objstore, s3
 from testinfra import minio as minio_infra
 from testinfra import processes
 
+from tests.support import stored
+
 
 @pytest.fixture
 def store(minio_server: minio_infra.MinioServer, minio_bucket: str) -> Iterator[s3.S3Store]:
-    opened = s3.S3Store(
-        minio_server.endpoint,
-        minio_bucket,
-        access_key_id=minio_server.access_key,
-        secret_access_key=minio_server.secret_key,
-        region=minio_infra.REGION,
-        secure=False,
-    )
+    opened = stored.minio_store(minio_server, minio_bucket)
     yield opened
     opened.close()
 
