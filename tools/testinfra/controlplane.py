@@ -29,7 +29,11 @@ NODE_COUNT = 3
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
 STORAGE_CLASS = "standard"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-POD_CIDR = "10.244.0.0/16"
+# kwok gives Pods addresses from this range. It is on loopback on purpose: a test can start a
+# real lokistack process listening on a Pod's own IP, so the operator reaches "the ingester in
+# that Pod" exactly as it would in a cluster. The price: Services get no EndpointSlices (the API
+# rejects loopback endpoints; the controller manager logs it), which no test relies on.
+POD_CIDR = "127.244.0.0/16"
 STARTUP_TIMEOUT = 90.0
 # Where kube-controller-manager's host-path provisioner creates volume directories.
 HOSTPATH_PROVISIONER_DIR = pathlib.Path("/tmp/hostpath_pv")
