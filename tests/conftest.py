@@ -25,8 +25,7 @@ from kubernetes import config as kube_config
 from testinfra import controlplane, processes
 from testinfra import minio as minio_infra
 
-# Component log files to attach to a failing test's report, by fixture name.
-_COMPONENT_LOGS: dict[str, dict[str, pathlib.Path]] = {}
+from tests.support import component_logs
 
 
 @pytest.hookimpl(wrapper=True)
@@ -36,7 +35,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         for fixture_name in getattr(item, "fixturenames", ()):
-            for component, path in _COMPONENT_LOGS.get(fixture_name, {}).items():
+            for component, path in component_logs.BY_FIXTURE.get(fixture_name, {}).items():
                 report.sections.append((f"{component} log (tail)", processes.log_tail(path)))
     return report
 
@@ -45,7 +44,7 @@ def pytest_runtest_makereport(
 def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[minio_infra.MinioServer]:
     server = minio_infra.MinioServer(tmp_path_factory.mktemp("minio"))
     server.start()
-    _COMPONENT_LOGS["minio_server"] = {"minio": server.log_path}
+    component_logs.register("minio_server", {"minio": server.log_path})
     try:
         yield server
     finally:
@@ -86,7 +85,9 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Pat
         return
     plane = controlplane.ControlPlane(tmp_path_factory.mktemp("control-plane"))
     plane.start()
-    _COMPONENT_LOGS["kubeconfig"] = {process.name: process.log_path for process in plane.components}
+    component_logs.register(
+        "kubeconfig", {process.name: process.log_path for process in plane.components}
+    )
     try:
         yield plane.kubeconfig
     finally:

@@ -8,7 +8,7 @@ import pathlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tests.support import lokistack_process, polling
+from tests.support import component_logs, lokistack_process, polling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +53,9 @@ def replicated_write_path(
             )
             for i in range(ingesters)
         ],
+    )
+    component_logs.register(
+        "stack", {p.name: p.log_path for p in (stack.distributor, *stack.ingesters)}
     )
     try:
         for ingester in stack.ingesters:
