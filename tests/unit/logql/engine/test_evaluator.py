@@ -6,19 +6,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 from lokistack.logql import syntax
-from lokistack.logql.engine import errors, evaluator, memory, samples
+from lokistack.logql.engine import errors, evaluator, samples
 from lokistack.logql.syntax import ast
+
+from tests.support import memory_source
 
 S = 1_000_000_000
 A: samples.Labels = (("app", "a"),)
 B: samples.Labels = (("app", "b"),)
 
 
-def stream(labels: samples.Labels, *entries: tuple[int, str]) -> memory.MemoryStream:
-    return memory.MemoryStream(labels, [(ts * S, line, ()) for ts, line in entries])
+def stream(labels: samples.Labels, *entries: tuple[int, str]) -> memory_source.MemoryStream:
+    return memory_source.MemoryStream(labels, [(ts * S, line, ()) for ts, line in entries])
 
 
-SOURCE = memory.MemorySource(
+SOURCE = memory_source.MemorySource(
     [
         stream(A, (10, "xx"), (20, "yyyy"), (30, "z")),
         stream(B, (20, "b"), (40, "bb")),
@@ -108,7 +110,9 @@ async def test_series_limit() -> None:
 
 
 async def test_samples_with_error_label_fail_the_query() -> None:
-    broken = memory.MemorySource([stream((("__error__", "JSONParserErr"), ("app", "a")), (5, "x"))])
+    broken = memory_source.MemorySource(
+        [stream((("__error__", "JSONParserErr"), ("app", "a")), (5, "x"))]
+    )
     with pytest.raises(errors.PipelineError, match="pipeline error: 'JSONParserErr'"):
         await run('count_over_time({app="a"}[10s])', 10, 10, source=broken)
     # Outside every window the error does not matter.

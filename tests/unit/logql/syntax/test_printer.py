@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import pathlib
-import re
 
 import pytest
 from hypothesis import given, settings
@@ -12,15 +11,13 @@ from hypothesis import strategies as st
 from lokistack.logql import syntax
 from lokistack.logql.syntax import ast, printer, tokens
 
+from tests.support import logqltest
+
 QUERIES = [
     line
     for line in (pathlib.Path(__file__).parent / "queries.txt").read_text().splitlines()
     if line.strip()
 ]
-# The shared project folder sits beside the repository (CI clones main with ../shared beside it).
-CONFORMANCE = (
-    pathlib.Path(__file__).resolve().parents[4].parent / "shared" / "conformance" / "logqltest"
-)
 
 
 def assert_round_trip(expr: ast.Expr) -> str:
@@ -88,24 +85,10 @@ def test_canonical_text(query: str, canonical: str) -> None:
     assert printer.format(syntax.parse_expr(query)) == canonical
 
 
-def conformance_queries() -> list[str]:
-    if not CONFORMANCE.is_dir():
-        return []
-    found = set()
-    for path in sorted(CONFORMANCE.glob("*.logqltest")):
-        lines = path.read_text().splitlines()
-        for line, following in zip(lines, [*lines[1:], ""], strict=True):
-            if line.startswith("eval ") and not following.strip().startswith("expect fail"):
-                found.add(
-                    re.sub(r"^eval (instant at \S+|range from \S+ to \S+ step \S+) ", "", line)
-                )
-    return sorted(found)
-
-
-@pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="conformance scripts not present")
+@logqltest.requires_scripts
 def test_conformance_queries_parse_and_round_trip() -> None:
-    queries = conformance_queries()
-    assert len(queries) > 400
+    queries = sorted({c.query for c in logqltest.all_cases() if c.expected.kind != "fail"})
+    assert len(queries) >= 358  # distinct queries of the scripts (comments stripped)
     for query in queries:
         assert_round_trip(syntax.parse_expr(query))
 

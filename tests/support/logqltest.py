@@ -3,6 +3,10 @@
 It turns a script into :class:`Case` objects, each holding the streams loaded when it runs, the
 query, the evaluation times and the expected outcome, so a runner can evaluate the case with any
 sample source. Nothing here knows how queries are evaluated.
+
+The scripts are Loki's own test data. They are kept in the shared project folder beside the
+repository (CI clones main with ``../shared`` beside it), not in it; a checkout without them
+skips the tests that read them, and ``make test`` fails on any skip.
 """
 
 from __future__ import annotations
@@ -12,11 +16,23 @@ import math
 import pathlib
 import re
 
-from lokistack.logql.engine import memory
+import pytest
 from lokistack.logql.syntax import units
 from lokistack.model import labels as model_labels
 
+from tests.support import memory_source
+
 Labels = model_labels.Labels
+
+SCRIPTS_DIR = (
+    pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "logqltest"
+)
+
+requires_scripts = pytest.mark.skipif(
+    not SCRIPTS_DIR.is_dir(),
+    reason=f"Loki's LogQL conformance scripts are not at {SCRIPTS_DIR} "
+    "(they are kept beside the repository, not in it)",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Case:
     start_ns: int
     end_ns: int
     step_ns: int
-    streams: tuple[memory.MemoryStream, ...]
+    streams: tuple[memory_source.MemoryStream, ...]
     expected: Expected
 
     @property
@@ -199,6 +215,13 @@ def _parse_eval(
         step, query = units.parse_go_duration(match.group(3)), match.group(4)
     else:
         raise ValueError(f"{path.name}:{line_no}: unknown command {command!r}")
-    snapshot = tuple(memory.MemoryStream(k, list(v)) for k, v in streams.items())
+    snapshot = tuple(memory_source.MemoryStream(k, list(v)) for k, v in streams.items())
     name = f"{path.name}:{line_no}"
     return Case(name, query.strip(), start, end, step, snapshot, _parse_expected(body))
+
+
+def all_cases() -> list[Case]:
+    """Every case of every script, or none when the scripts are not there."""
+    if not SCRIPTS_DIR.is_dir():
+        return []
+    return [case for path in sorted(SCRIPTS_DIR.glob("*.logqltest")) for case in parse_script(path)]
