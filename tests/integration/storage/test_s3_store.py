@@ -14,7 +14,7 @@ from lokistack.storage import factory, objstore, s3
 from testinfra import minio as minio_infra
 from testinfra import processes
 
-from tests.support import stored
+from tests.support import objstore_contract, stored
 
 
 @pytest.fixture
@@ -25,12 +25,9 @@ def store(minio_server: minio_infra.MinioServer, minio_bucket: str) -> Iterator[
 
 
 async def test_put_get_overwrite(store: s3.S3Store, minio_client: minio.Minio) -> None:
-    await store.put("fake/chunks/00ff/1-2-0000abcd", b"first")
-    assert await store.get("fake/chunks/00ff/1-2-0000abcd") == b"first"
-    await store.put("fake/chunks/00ff/1-2-0000abcd", b"second")
-    assert await store.get("fake/chunks/00ff/1-2-0000abcd") == b"second"
+    await objstore_contract.put_get_overwrite(store)
     stat = minio_client.stat_object(store.bucket, "fake/chunks/00ff/1-2-0000abcd")
-    assert stat.size == 6
+    assert stat.size == len(b"second, longer")
 
 
 async def test_large_object_round_trip(store: s3.S3Store) -> None:
@@ -41,53 +38,15 @@ async def test_large_object_round_trip(store: s3.S3Store) -> None:
 
 
 async def test_get_range(store: s3.S3Store) -> None:
-    data = bytes(range(256)) * 4
-    await store.put("k/r", data)
-    assert await store.get_range("k/r", 10, 20) == data[10:30]
-    assert await store.get_range("k/r", 1000, 100) == data[1000:]
-    assert await store.get_range("k/r", 5000, 10) == b""
-    assert await store.get_range("k/r", 3, 0) == b""
-    await store.put("k/empty", b"")
-    assert await store.get("k/empty") == b""
-    assert await store.get_range("k/empty", 0, 10) == b""
+    await objstore_contract.get_range(store)
 
 
 async def test_missing_keys(store: s3.S3Store) -> None:
-    with pytest.raises(objstore.ObjectNotFoundError) as missing:
-        await store.get("no/such/key")
-    assert missing.value.key == "no/such/key"
-    with pytest.raises(objstore.ObjectNotFoundError):
-        await store.get_range("no/such/key", 0, 10)
-    with pytest.raises(objstore.ObjectNotFoundError):
-        await store.get_range("no/such/key", 0, 0)
-    assert not await store.exists("no/such/key")
-    await store.delete("no/such/key")  # not an error
+    await objstore_contract.missing_keys(store)
 
 
 async def test_list_exists_delete(store: s3.S3Store) -> None:
-    for key, size in [
-        ("index/19001/a/x.sqlite", 3),
-        ("index/19000/b/y.sqlite", 2),
-        ("index/19000/a/z.sqlite", 1),
-        ("fake/chunks/1/2", 5),
-    ]:
-        await store.put(key, b"x" * size)
-    assert await store.list("index/19000/") == [
-        objstore.ObjectInfo("index/19000/a/z.sqlite", 1),
-        objstore.ObjectInfo("index/19000/b/y.sqlite", 2),
-    ]
-    assert [info.key for info in await store.list("index/1900")] == [
-        "index/19000/a/z.sqlite",
-        "index/19000/b/y.sqlite",
-        "index/19001/a/x.sqlite",
-    ]
-    assert len(await store.list("")) == 4
-    assert await store.list("nothing/") == []
-
-    assert await store.exists("fake/chunks/1/2")
-    assert not await store.exists("fake/chunks/1")
-    await store.delete("fake/chunks/1/2")
-    assert not await store.exists("fake/chunks/1/2")
+    await objstore_contract.list_exists_delete(store)
 
 
 async def test_invalid_keys_never_reach_the_server(store: s3.S3Store) -> None:
