@@ -202,7 +202,16 @@ class Kube:
         *,
         subresource: str = "",
     ) -> dict[str, Any]:
-        path = resource_path(api_version, kind, namespace, name)
+        return await self._patch(
+            resource_path(api_version, kind, namespace, name),
+            subresource,
+            dict(patch),
+            "application/merge-patch+json",
+        )
+
+    async def _patch(
+        self, path: str, subresource: str, body: object, content_type: str
+    ) -> dict[str, Any]:
         if subresource:
             path = f"{path}/{subresource}"
         return await asyncio.to_thread(
@@ -210,8 +219,8 @@ class Kube:
             "PATCH",
             path,
             query=[("fieldManager", self.field_manager)],
-            body=dict(patch),
-            content_type="application/merge-patch+json",
+            body=body,
+            content_type=content_type,
         )
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
@@ -237,14 +246,9 @@ class Kube:
         *,
         subresource: str = "",
     ) -> dict[str, Any]:
-        path = resource_path(api_version, kind, namespace, name)
-        if subresource:
-            path = f"{path}/{subresource}"
-        return await asyncio.to_thread(
-            self._request,
-            "PATCH",
-            path,
-            query=[("fieldManager", self.field_manager)],
-            body=[dict(operation) for operation in operations],
-            content_type="application/json-patch+json",
+        return await self._patch(
+            resource_path(api_version, kind, namespace, name),
+            subresource,
+            [dict(operation) for operation in operations],
+            "application/json-patch+json",
         )

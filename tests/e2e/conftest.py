@@ -19,12 +19,12 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client as kube_client
 from testinfra import processes
 
+from tests.support import crd
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CRD_PATH = REPO / "crds" / "lokistack.yaml"
 OPERATOR = pathlib.Path(sys.executable).parent / "lokistack-operator"
 E2E_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -55,41 +55,13 @@ def pytest_runtest_makereport(
     return report
 
 
-def _crd_established(api: kube_client.ApiextensionsV1Api, name: str) -> bool:
-    try:
-        crd = api.read_custom_resource_definition(name)
-    except kube_client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    conditions = (crd.status.conditions if crd.status else None) or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-
 @pytest.fixture(scope="module")
 def lokistack_crd(kube_api: kube_client.ApiClient) -> Iterator[dict[str, Any]]:
     """The CRD from crds/lokistack.yaml, installed for the module and removed after it."""
-    body: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
     api = kube_client.ApiextensionsV1Api(kube_api)
+    existed = crd.established(kube_api)
+    body = crd.install(kube_api, field_manager="lokistack-e2e")
     name = body["metadata"]["name"]
-    existed = True
-    try:
-        api.read_custom_resource_definition(name)
-    except kube_client.ApiException as error:
-        if error.status != 404:
-            raise
-        existed = False
-    api.patch_custom_resource_definition(
-        name,
-        body,
-        field_manager="lokistack-e2e",
-        force=True,
-        _content_type="application/apply-patch+yaml",
-    )
-    deadline = time.monotonic() + 30
-    while not _crd_established(api, name):
-        assert time.monotonic() < deadline, f"CRD {name} never became Established"
-        time.sleep(0.2)
     try:
         yield body
     finally:

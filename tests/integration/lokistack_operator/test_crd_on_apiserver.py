@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import time
 from typing import Any, cast
 
 import pytest
@@ -14,39 +13,18 @@ from kubernetes import client as kube_client
 from kubernetes import dynamic
 from lokistack_operator import manifests, spec
 
+from tests.support import crd
 from tests.support.operator_stacks import MEDIUM_SPEC, SECRET_DATA, make_stack
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-CRD_PATH = ROOT / "crds" / "lokistack.yaml"
 GROUP, VERSION, PLURAL = "lokistack.dev", "v1", "lokistacks"
 FIELD_MANAGER = "lokistack-operator"
 
 
-def _established(api: kube_client.ApiextensionsV1Api, name: str) -> bool:
-    crd = api.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
-
-
 @pytest.fixture(scope="module")
-def crd(kube_api: kube_client.ApiClient) -> dict[str, Any]:
+def installed_crd(kube_api: kube_client.ApiClient) -> dict[str, Any]:
     """crds/lokistack.yaml, server-side applied (left installed: other tests may share it)."""
-    body: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
-    api = kube_client.ApiextensionsV1Api(kube_api)
-    name = body["metadata"]["name"]
-    api.patch_custom_resource_definition(
-        name,
-        body,
-        field_manager="lokistack-crd-test",
-        force=True,
-        _content_type="application/apply-patch+yaml",
-    )
-    deadline = time.monotonic() + 30
-    while not _established(api, name):
-        assert time.monotonic() < deadline, f"CRD {name} never became Established"
-        time.sleep(0.2)
-    # A new schema takes a moment to reach the validating handlers.
-    time.sleep(1)
-    return body
+    return crd.install(kube_api, field_manager="lokistack-crd-test")
 
 
 def lokistack(name: str, stack_spec: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +80,7 @@ SECRET = {"secret": {"name": "storage"}}
     ],
 )  # fmt: skip
 def test_invalid_lokistacks_are_rejected_with_a_readable_message(  # noqa: PLR0917
-    crd: dict[str, Any],
+    installed_crd: dict[str, Any],
     kube_api: kube_client.ApiClient,
     namespace: str,
     name: str,
@@ -117,7 +95,7 @@ def test_invalid_lokistacks_are_rejected_with_a_readable_message(  # noqa: PLR09
 
 
 def test_the_example_is_accepted_and_defaulted(
-    crd: dict[str, Any], kube_api: kube_client.ApiClient, namespace: str
+    installed_crd: dict[str, Any], kube_api: kube_client.ApiClient, namespace: str
 ) -> None:
     example = yaml.safe_load((ROOT / "examples" / "lokistack-demo.yaml").read_text())
     created = create(kube_api, namespace, example)
@@ -139,7 +117,7 @@ def test_the_example_is_accepted_and_defaulted(
 
 @pytest.fixture
 def owned_stack(
-    crd: dict[str, Any], kube_api: kube_client.ApiClient, namespace: str
+    installed_crd: dict[str, Any], kube_api: kube_client.ApiClient, namespace: str
 ) -> manifests.Stack:
     core = kube_client.CoreV1Api(kube_api)
     core.create_namespaced_secret(

@@ -18,11 +18,11 @@ import pytest
 from kubernetes import client as kube_client
 from testinfra import binaries
 
-from tests.support import polling
+from tests.support import crd, polling
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "lokistack-operator"
-CRD_NAME = "lokistacks.lokistack.dev"
+CRD_NAME = crd.CRD_NAME
 
 
 class Helm:
@@ -116,11 +116,6 @@ def _can(
     return bool(answer.status.allowed)
 
 
-def _crd_established(kube_api: kube_client.ApiClient) -> bool:
-    crd = kube_client.ApiextensionsV1Api(kube_api).read_custom_resource_definition(CRD_NAME)
-    return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
-
-
 def _gone(read: Callable[..., object], *args: str) -> bool:
     try:
         read(*args)
@@ -137,11 +132,11 @@ def test_install_runs_the_operator_and_uninstall_removes_it(
     helm("install", release, str(CHART), "--namespace", namespace, "--wait", "--timeout", "120s")
 
     polling.wait_until(
-        lambda: _crd_established(kube_api), timeout=30, describe=f"{CRD_NAME} not Established"
+        lambda: crd.established(kube_api), timeout=30, describe=f"{CRD_NAME} not Established"
     )
-    crd = kube_client.ApiextensionsV1Api(kube_api).read_custom_resource_definition(CRD_NAME)
-    assert crd.spec.names.kind == "LokiStack"
-    assert [v.name for v in crd.spec.versions if v.served and v.storage] == ["v1"]
+    definition = kube_client.ApiextensionsV1Api(kube_api).read_custom_resource_definition(CRD_NAME)
+    assert definition.spec.names.kind == "LokiStack"
+    assert [v.name for v in definition.spec.versions if v.served and v.storage] == ["v1"]
 
     fullname = f"{release}-lokistack-operator"
     apps = kube_client.AppsV1Api(kube_api)
@@ -186,7 +181,7 @@ def test_install_runs_the_operator_and_uninstall_removes_it(
         assert _gone(rbac.read_cluster_role, name)
         assert _gone(rbac.read_cluster_role_binding, name)
     # Helm never deletes what it installed from crds/: LokiStacks elsewhere survive.
-    assert _crd_established(kube_api)
+    assert crd.established(kube_api)
 
 
 def test_watched_namespaces_limit_the_operator_to_them(
@@ -252,7 +247,7 @@ def test_every_rendered_object_passes_server_side_validation(
     run, which creates nothing."""
     _kubectl(kubeconfig, "apply", "--server-side", "-f", str(CHART / "crds" / "lokistack.yaml"))
     polling.wait_until(
-        lambda: _crd_established(kube_api), timeout=30, describe=f"{CRD_NAME} not Established"
+        lambda: crd.established(kube_api), timeout=30, describe=f"{CRD_NAME} not Established"
     )
     manifest = helm(
         "template",
