@@ -107,7 +107,9 @@ class Stream:
             if (
                 desc is None
                 or desc.closed
-                or not desc.chunk.space_for(len(line), sum(len(k) + len(v) for k, v in meta))
+                or not desc.chunk.space_for(
+                    len(line), sum(len(k) + len(v) for k, v in meta) if meta else 0
+                )
             ):
                 desc = ChunkDesc(self.shape.new_chunk())
                 self.chunks.append(desc)

@@ -162,7 +162,7 @@ def test_unsupported_encoding_and_type(stack: lokistack_process.LokistackProcess
     answer = _post(stack, body, headers={"Content-Encoding": "br"})
     assert answer == push.Answer(400, 'Content-Encoding "br" not supported\n')
     answer = _post(stack, body, content_type="")
-    assert answer.status == 400
+    assert answer == push.Answer(400, "mime: no media type\n")
     _healthy_after(stack)
 
 
@@ -242,8 +242,9 @@ def test_huge_labels_and_lines_are_refused(stack: lokistack_process.LokistackPro
 
 
 def test_zero_length_protobuf_body(stack: lokistack_process.LokistackProcess) -> None:
+    # Loki's snappy decoder finds no length prefix in an empty body.
     answer = _post(stack, b"")
-    assert 200 <= answer.status < 500
+    assert answer == push.Answer(400, "snappy: corrupt input\n")
     _healthy_after(stack)
 
 
