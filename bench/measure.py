@@ -32,3 +32,15 @@ def best_of(repeats: int, work: Callable[[], object]) -> float:
         work()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """A measured quantity that is not a rate, such as bytes of memory per stream."""
+
+    name: str
+    value: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.name:<40} {self.value:12,.0f} {self.unit}"
