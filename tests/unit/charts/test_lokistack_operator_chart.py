@@ -300,7 +300,6 @@ def test_operator_role_is_least_privilege(helm_env: dict[str, str]) -> None:
         ("", "serviceaccounts"): manage,
         ("", "secrets"): read,
         ("", "pods"): read,
-        ("", "persistentvolumeclaims"): read | {"delete"},
         ("", "events"): {"create", "patch"},
         ("apps", "deployments"): manage,
         ("apps", "statefulsets"): manage,
