@@ -63,6 +63,32 @@ def go_time_string(ns: int) -> str:
     return text + " +0000 UTC"
 
 
+def _unpack_entries(
+    entries: Sequence[push_pb2.EntryAdapter],
+) -> tuple[list[int], list[str], list[stream_mod.Metadata] | None]:
+    """Timestamps, lines and (only if any entry has some) structured metadata, in one pass.
+
+    Every pass over a protobuf repeated field creates a Python object per entry, so the three
+    are read together; metadata tuples are built only from the first entry that carries any.
+    """
+    timestamps: list[int] = []
+    lines: list[str] = []
+    metadata: list[stream_mod.Metadata] | None = None
+    add_ts, add_line = timestamps.append, lines.append
+    for index, entry in enumerate(entries):
+        timestamp = entry.timestamp
+        add_ts(timestamp.seconds * 1_000_000_000 + timestamp.nanos)
+        add_line(entry.line)
+        pairs = entry.structuredMetadata
+        if pairs:
+            if metadata is None:
+                metadata = [()] * index
+            metadata.append(tuple((p.name, p.value) for p in pairs))
+        elif metadata is not None:
+            metadata.append(())
+    return timestamps, lines, metadata
+
+
 class TenantInstance:
     """A tenant's streams keyed by fingerprint, with the stream-count and per-stream limits."""
 
@@ -175,12 +201,8 @@ class TenantInstance:
             records.append(wal_record.SeriesRecord(self.tenant, stream_fp, labels))
 
         entries = message.entries
-        timestamps = [e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos for e in entries]
-        lines = [e.line for e in entries]
-        metadata: list[stream_mod.Metadata] | None = None
-        if any(e.structuredMetadata for e in entries):
-            metadata = [tuple((p.name, p.value) for p in e.structuredMetadata) for e in entries]
-        size = sum(len(line) for line in lines)
+        timestamps, lines, metadata = _unpack_entries(entries)
+        size = sum(map(len, lines))
         stream.rate.set_limits(
             tenant_limits.per_stream_rate_limit, tenant_limits.per_stream_rate_limit_burst
         )

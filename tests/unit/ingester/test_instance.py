@@ -129,3 +129,24 @@ def test_go_time_string() -> None:
     assert instance.go_time_string(0) == "1970-01-01 00:00:00 +0000 UTC"
     assert instance.go_time_string(1_500_000_000) == "1970-01-01 00:00:01.5 +0000 UTC"
     assert instance.go_time_string(1) == "1970-01-01 00:00:00.000000001 +0000 UTC"
+
+
+def test_metadata_stays_aligned_when_only_some_entries_carry_it() -> None:
+    tenant = _instance()
+    request = push_pb2.PushRequest()
+    stream = request.streams.add(labels='{a="1"}')
+    for offset, line in enumerate(["plain", "traced", "plain again"]):
+        entry = stream.entries.add(line=line)
+        entry.timestamp.seconds = 1_700_000_000 + offset
+        if line == "traced":
+            entry.structuredMetadata.add(name="trace_id", value="abc")
+    records = _push(tenant, request)
+    entries = records[-1]
+    assert isinstance(entries, wal_record.EntriesRecord)
+    assert list(entries.metadata) == [(), (("trace_id", "abc"),), ()]
+    stored = next(iter(tenant.streams.values())).chunks[0].chunk
+    assert [meta for _, _, meta in stored.iterate(0, 2**62, "forward")] == [
+        (),
+        (("trace_id", "abc"),),
+        (),
+    ]
