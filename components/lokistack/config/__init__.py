@@ -34,6 +34,7 @@ from lokistack.config.runtime import (
 from lokistack.config.schema import (
     S3,
     TARGETS,
+    Backoff,
     Bytes,
     ChunkEncoding,
     Compactor,
@@ -68,6 +69,7 @@ __all__ = [
     "REDACTED",
     "S3",
     "TARGETS",
+    "Backoff",
     "Bytes",
     "ChunkEncoding",
     "Compactor",

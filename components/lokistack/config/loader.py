@@ -225,6 +225,14 @@ def _validate_ingester(ingester: schema.Ingester) -> None:
         "index_seal_period",
     ):
         _positive(getattr(ingester, name), f"ingester.{name}")
+    backoff = ingester.flush_op_backoff
+    _positive(backoff.min_period, "ingester.flush_op_backoff.min_period")
+    _positive(backoff.max_retries, "ingester.flush_op_backoff.max_retries")
+    _require(
+        backoff.max_period >= backoff.min_period,
+        "ingester.flush_op_backoff.max_period",
+        "must not be shorter than min_period",
+    )
     _require(bool(ingester.index_dir), "ingester.index_dir", "must be set")
     wal = ingester.wal
     if not wal.enabled:

@@ -192,6 +192,17 @@ class Wal:
 
 
 @dataclasses.dataclass(frozen=True)
+class Backoff:
+    """Retry timing of a failed flush (Loki's ``flush_op_backoff``): the wait starts at
+    ``min_period``, doubles up to ``max_period``, for at most ``max_retries`` attempts; a chunk
+    that still fails stays in memory and the WAL and is tried again by the next sweep."""
+
+    min_period: datetime.timedelta = datetime.timedelta(seconds=10)
+    max_period: datetime.timedelta = datetime.timedelta(minutes=1)
+    max_retries: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
 class Ingester:
     """In-memory streams, chunk cutting, flushing and the local index head."""
 
@@ -204,6 +215,7 @@ class Ingester:
     flush_check_period: datetime.timedelta = datetime.timedelta(seconds=30)
     concurrent_flushes: int = 32
     flush_op_timeout: datetime.timedelta = datetime.timedelta(minutes=10)
+    flush_op_backoff: Backoff = dataclasses.field(default_factory=Backoff)
     flush_on_shutdown: bool = True
     index_dir: str = "./data/index"
     index_seal_period: datetime.timedelta = datetime.timedelta(minutes=15)

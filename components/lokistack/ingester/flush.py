@@ -81,8 +81,8 @@ class FlushPolicy:
     check_period: float
     workers: int
     op_timeout: float
-    backoff_min: float = 1.0
-    backoff_max: float = 30.0
+    backoff_min: float = 10.0
+    backoff_max: float = 60.0
     max_retries: int = 10
 
     @classmethod
@@ -94,6 +94,9 @@ class FlushPolicy:
             check_period=cfg.flush_check_period.total_seconds(),
             workers=cfg.concurrent_flushes,
             op_timeout=cfg.flush_op_timeout.total_seconds(),
+            backoff_min=cfg.flush_op_backoff.min_period.total_seconds(),
+            backoff_max=cfg.flush_op_backoff.max_period.total_seconds(),
+            max_retries=cfg.flush_op_backoff.max_retries,
         )
 
 

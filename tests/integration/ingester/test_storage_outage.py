@@ -59,7 +59,11 @@ def test_flushes_survive_an_object_store_outage(
             "target": "all",
             "ring": {"replication_factor": 1, "heartbeat_period": "1s"},
             "storage": {"s3": {"request_timeout": "2s", "max_retries": 1}},
-            "ingester": {"chunk_idle_period": "1s", "flush_check_period": "1s"},
+            "ingester": {
+                "chunk_idle_period": "1s",
+                "flush_check_period": "1s",
+                "flush_op_backoff": {"min_period": "500ms", "max_period": "2s"},
+            },
         },
     )
     process = lokistack_process.LokistackProcess("outage-test", tmp_path / "ingester", settings)
