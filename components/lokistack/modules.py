@@ -31,12 +31,20 @@ from lokistack import server as server_mod
 from lokistack.distributor import decode, ingester_client, rate, validation
 from lokistack.distributor import distributor as distributor_mod
 from lokistack.distributor import http as distributor_http
+from lokistack.frontend import frontend as frontend_mod
+from lokistack.frontend import http as frontend_http
 from lokistack.ingester import ingester as ingester_mod
-from lokistack.proto import push_pb2_grpc
+from lokistack.proto import frontend_pb2_grpc, push_pb2_grpc, querier_pb2_grpc
+from lokistack.querier import chunk_cache, ingesters, worker
+from lokistack.querier import http as querier_http
+from lokistack.querier import querier as querier_mod
+from lokistack.querier import store as querier_store
+from lokistack.querier import tail as querier_tail
 from lokistack.ring import http as ring_http
 from lokistack.ring import kv as ring_kv
 from lokistack.ring import lifecycler as ring_lifecycler
 from lokistack.ring import ring as ring_mod
+from lokistack.storage import chunk_store, index_reader
 from lokistack.storage import factory as storage_factory
 
 log = logging.getLogger(__name__)
@@ -46,7 +54,9 @@ DISTRIBUTOR_RING = "distributor"
 
 RUNS_INGESTER = frozenset({"all", "ingester"})
 RUNS_DISTRIBUTOR = frozenset({"all", "distributor"})
-IMPLEMENTED_TARGETS = RUNS_INGESTER | RUNS_DISTRIBUTOR
+RUNS_QUERIER = frozenset({"all", "querier"})
+RUNS_FRONTEND = frozenset({"query-frontend"})
+IMPLEMENTED_TARGETS = RUNS_INGESTER | RUNS_DISTRIBUTOR | RUNS_QUERIER | RUNS_FRONTEND
 
 
 def instance_id(configured: str) -> str:
@@ -126,6 +136,11 @@ def build(cfg: config.Config) -> Process:
     server = server_mod.Server(cfg)
     process = Process(cfg, server)
     overrides = limits.Overrides.from_config(cfg)
+    process.background_jobs.append(overrides.run)
+    if cfg.target in RUNS_FRONTEND:
+        _add_frontend(process, overrides)
+    if cfg.target not in RUNS_INGESTER | RUNS_DISTRIBUTOR | RUNS_QUERIER:
+        return process
     ring_cfg = cfg.ring
 
     ingester_store = ring_store(ring_cfg.kvstore, INGESTER_RING, ring_cfg.heartbeat_timeout)
@@ -144,7 +159,8 @@ def build(cfg: config.Config) -> Process:
         _add_ingester(process, overrides, ingester_store, ingester_ring)
     if cfg.target in RUNS_DISTRIBUTOR:
         _add_distributor(process, overrides, ingester_ring)
-    process.background_jobs.append(overrides.run)
+    if cfg.target in RUNS_QUERIER:
+        _add_querier(process, overrides, ingester_ring)
     return process
 
 
@@ -173,6 +189,7 @@ def _add_ingester(
         instance_id=this_instance,
     )
     push_pb2_grpc.add_PusherServicer_to_server(ingester, server.grpc_server)
+    querier_pb2_grpc.add_QuerierServicer_to_server(ingester.query_service, server.grpc_server)
     server.add_readiness_check("Ingester", ingester.readiness)
     server.add_routes(ingester.routes())
 
@@ -270,6 +287,52 @@ def _add_distributor(
 
     process.startups.append(join)
     process.shutdowns.append(leave)
+
+
+def _add_querier(
+    process: Process, overrides: limits.Overrides, ingester_ring: ring_mod.Ring
+) -> None:
+    """The query API over the ingesters (gRPC, the ring's read set) and the object store."""
+    cfg, server = process.cfg, process.server
+    querier_cfg = cfg.querier
+    objects = storage_factory.new_object_store(cfg.storage)
+    store = querier_store.StoreQuerier(
+        index_reader.IndexReader(objects, querier_cfg.index_cache_dir),
+        chunk_store.ChunkStore(objects),
+        chunk_cache.ChunkCache(querier_cfg.chunk_cache_size),
+    )
+    ingester_querier = ingesters.IngesterQuerier(ingester_ring, cfg.limits.query_timeout)
+    querier = querier_mod.Querier(querier_cfg, overrides, ingester_querier, store)
+    api = querier_http.QueryAPI(querier, cfg.auth_enabled)
+    server.add_routes(api.routes())
+    tail_api = querier_tail.TailAPI(
+        api, ingester_querier, querier_cfg.tail_max_duration.total_seconds()
+    )
+    server.add_routes(tail_api.routes())
+    process.shutdowns.append(ingester_querier.close)
+    http_host = cfg.server.http_listen_address
+    if http_host in ("", "0.0.0.0", "::"):
+        http_host = "127.0.0.1"
+    workers = worker.Workers(
+        querier_cfg,
+        instance_id(cfg.ring.instance_id),
+        lambda: f"http://{http_host}:{server.http_port}",
+    )
+    process.startups.append(workers.start)
+    process.shutdowns.append(workers.stop)
+
+
+def _add_frontend(process: Process, overrides: limits.Overrides) -> None:
+    """Splitting, per-tenant queues and merging in front of queriers that pull the work."""
+    cfg, server = process.cfg, process.server
+    frontend_cfg = cfg.frontend
+    frontend = frontend_mod.Frontend(
+        frontend_cfg.max_outstanding_per_tenant, frontend_cfg.max_retries
+    )
+    frontend_pb2_grpc.add_FrontendServicer_to_server(frontend, server.grpc_server)
+    api = frontend_http.FrontendAPI(cfg, overrides, frontend)
+    server.add_routes(api.routes())
+    process.shutdowns.append(frontend.stop)
 
 
 async def serve(cfg: config.Config) -> None:

@@ -87,8 +87,14 @@ class Server:
         await self.grpc_server.start()
         # Bodies reach handlers as sent: the push API decodes Content-Encoding itself, with
         # Loki's limits and error messages (aiohttp would inflate gzip before any size check).
+        # A handler whose client disconnects is cancelled (aiohttp's default is to let it run),
+        # so a query nobody waits for stops, and the frontend dequeues its sub-queries.
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, auto_decompress=False
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            auto_decompress=False,
+            handler_cancellation=True,
         )
         await self._runner.setup()
         site = web.TCPSite(

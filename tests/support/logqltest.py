@@ -17,6 +17,7 @@ import pathlib
 import re
 
 import pytest
+from lokistack.logql.engine import samples
 from lokistack.logql.syntax import units
 from lokistack.model import labels as model_labels
 
@@ -218,6 +219,49 @@ def _parse_eval(
     snapshot = tuple(memory_source.MemoryStream(k, list(v)) for k, v in streams.items())
     name = f"{path.name}:{line_no}"
     return Case(name, query.strip(), start, end, step, snapshot, _parse_expected(body))
+
+
+PASS = "pass"
+
+
+def _same(actual: float, expected: float) -> bool:
+    if math.isnan(expected):
+        return math.isnan(actual)
+    if math.isinf(expected):
+        return actual == expected
+    return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def compare(case: Case, result: samples.Result) -> str:
+    """``pass``, or how ``result`` differs from the case's expectation."""
+    expected = case.expected
+    if expected.kind == "fail":
+        return f"fail: expected an error {expected.message!r}, got a result"
+    if isinstance(result, samples.Scalar):
+        if expected.scalar is not None and _same(result.value, expected.scalar):
+            return PASS
+        return f"fail: scalar {result.value}, expected {expected.scalar}"
+    actual: dict[samples.Labels, list[float | None]] = {}
+    if isinstance(result, samples.Vector):
+        actual = {labels: [value] for labels, value in result.samples}
+    elif isinstance(result, samples.Matrix):
+        count = (case.end_ns - case.start_ns) // case.step_ns + 1
+        for series in result.series:
+            points: list[float | None] = [None] * count
+            for point in series.points:
+                points[(point.ts_ns - case.start_ns) // case.step_ns] = point.value
+            actual[series.labels] = points
+    wanted = {k: v for k, v in expected.series.items() if any(p is not None for p in v)}
+    if set(actual) != set(wanted):
+        return f"fail: series {sorted(actual)}, expected {sorted(wanted)}"
+    for labels, points in wanted.items():
+        got = actual[labels]
+        if len(got) != len(points) or any(
+            (a is None) != (b is None) or (a is not None and b is not None and not _same(a, b))
+            for a, b in zip(got, points, strict=False)
+        ):
+            return f"fail: {labels} = {got}, expected {points}"
+    return PASS
 
 
 def all_cases() -> list[Case]:

@@ -29,6 +29,7 @@ from lokistack import config, limits
 from lokistack.chunk import codec as chunk_codec
 from lokistack.ingester import flush
 from lokistack.ingester import instance as tenant_instance
+from lokistack.ingester import query as ingester_query
 from lokistack.ingester import stream as stream_mod
 from lokistack.proto import push_pb2, push_pb2_grpc
 from lokistack.storage import chunk_store, index_shipper, objstore
@@ -83,6 +84,7 @@ class Ingester(push_pb2_grpc.PusherServicer):
             int(ingester_cfg.max_chunk_age.total_seconds() * 1e9),
         )
         self.instances: dict[str, tenant_instance.TenantInstance] = {}
+        self.query_service = ingester_query.QueryService(self.instances)
         self.wal_dir = pathlib.Path(ingester_cfg.wal.dir)
         wal_cfg = ingester_cfg.wal
         self.wal: wal_log.WAL | None = (
@@ -260,6 +262,8 @@ class Ingester(push_pb2_grpc.PusherServicer):
                 await self.wal.log(records)
             except wal_log.WALWriteError as error:
                 await context.abort(grpc.StatusCode.INTERNAL, f"WAL write failed: {error}")
+        if records:
+            self.query_service.on_records(str(tenant), records)
         if refusal is not None:
             await context.abort(
                 GRPC_CODE_FOR_STATUS.get(refusal.status, grpc.StatusCode.INTERNAL),

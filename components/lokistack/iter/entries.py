@@ -15,14 +15,17 @@ import heapq
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
 
+from lokistack.model import labels as model_labels
+
 Direction = Literal["forward", "backward"]
 Metadata = tuple[tuple[str, str], ...]
 
 
 class Entry(NamedTuple):
-    """One log entry of one stream."""
+    """One log entry of one stream: after a query's pipeline, ``labels`` is the entry's full
+    label set (stream labels, structured metadata, parsed labels) and ``metadata`` is empty."""
 
-    labels: str
+    labels: model_labels.Labels
     ts: int
     line: str
     metadata: Metadata = ()
@@ -35,7 +38,7 @@ def merge(sources: Iterable[Iterator[Entry]], direction: Direction) -> Iterator[
     """
     backward = direction == "backward"
     merged = heapq.merge(*sources, key=_order_key, reverse=backward)
-    run_key: tuple[int, str] | None = None
+    run_key: tuple[int, model_labels.Labels] | None = None
     seen: set[tuple[str, Metadata]] = set()
     for entry in merged:
         key = (entry.ts, entry.labels)
@@ -49,7 +52,7 @@ def merge(sources: Iterable[Iterator[Entry]], direction: Direction) -> Iterator[
         yield entry
 
 
-def _order_key(entry: Entry) -> tuple[int, str]:
+def _order_key(entry: Entry) -> tuple[int, model_labels.Labels]:
     return (entry.ts, entry.labels)
 
 

@@ -1,0 +1,1 @@
+"""The query frontend: splits queries by time, queues them per tenant, merges the answers."""

@@ -1,0 +1,1 @@
+"""The querier: the HTTP query API, reading ingesters and the object store, merged."""
