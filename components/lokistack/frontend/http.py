@@ -231,9 +231,7 @@ class FrontendAPI:
         interval_ns: int,
         parallelism: int,
     ) -> list[dict[str, Any]]:
-        pieces = split.split_metric_query(
-            query.start_ns, query.end_ns, query.step_ns, interval_ns, split.max_range_ns(expr)
-        )
+        pieces = self._metric_split(query, interval_ns, split.max_range_ns(expr))
         PARTITIONS.observe(len(pieces))
         semaphore = asyncio.Semaphore(parallelism)
         use_cache = self.cache is not None and (
@@ -264,3 +262,23 @@ class FrontendAPI:
             return part
 
         return list(await asyncio.gather(*(one(piece) for piece in pieces)))
+
+    def _metric_split(
+        self, query: params.RangeQuery, interval_ns: int, max_range_ns: int
+    ) -> list[split.Interval]:
+        """Metric pieces. With ``frontend.align_queries_with_step`` (Loki's behaviour) start and
+        end move to multiples of the step; without it (the default) the pieces keep the
+        client's step grid, so the answer has exactly the timestamps an unsplit query has."""
+        start, end, step = query.start_ns, query.end_ns, query.step_ns
+        if self.cfg.frontend.align_queries_with_step:
+            return split.split_metric_query(start, end, step, interval_ns, max_range_ns)
+        offset = start % step
+        pieces = split.split_metric_query(
+            start - offset, end - offset, step, interval_ns, max_range_ns
+        )
+        return [
+            split.Interval(piece.start_ns + offset, min(piece.end_ns + offset, end))
+            for piece in pieces
+            if piece.start_ns + offset <= end
+        ]
+

@@ -118,12 +118,6 @@ class QueryService(querier_pb2_grpc.QuerierServicer):
         self._selector = query_scan.Selector(instances)
         self._tails = tailers.Registry(instances, self._selector.labels, queue_size=tail_queue_size)
 
-    @property
-    def _tailers(self) -> Mapping[str, Mapping[int, tailers.Tailer]]:
-        """The live tails by tenant: what tests/unit/querier/test_ingesters.py polls to know
-        that every ingester has registered a tail (prefer ``TailersCount`` in new code)."""
-        return self._tails.by_tenant
-
     # Queries ------------------------------------------------------------------------------
 
     async def Query(  # noqa: N802 (the gRPC method name)

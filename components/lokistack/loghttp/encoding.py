@@ -321,6 +321,12 @@ def index_stats_response(streams: int, chunks: int, bytes_: int, entries: int) -
     ).encode()
 
 
+def encode_std_json(obj: object) -> bytes:
+    """``obj`` as Go's ``json.NewEncoder(w).Encode`` writes it: HTML-escaped, newline-terminated
+    (``/format_query``)."""
+    return (_html(_DUMPS(obj), std=True) + "\n").encode()
+
+
 def buildinfo_response(
     version: str,
     *,
@@ -339,7 +345,7 @@ def buildinfo_response(
         "buildDate": build_date,
         "goVersion": go_version,
     }
-    return (_html(_DUMPS(info), std=True) + "\n").encode()
+    return encode_std_json(info)
 
 
 def tail_message(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
@@ -41,6 +42,7 @@ INSTANT_LOG_QUERY: Final = (
     "range query type"
 )
 ONLY_MATCHERS: Final = "only label matchers are supported"
+FORMAT_QUERY_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -56,9 +58,10 @@ class RequestError(Exception):
 
 
 def error_response(status: int, message: str) -> web.Response:
+    """Go's ``http.Error``: the message and a newline, as plain text."""
     return web.Response(
         status=status,
-        text=message,
+        text=message + "\n",
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
@@ -73,16 +76,17 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
 
 async def request_params(request: web.Request) -> MultiDictProxy[str]:
     """For POST, the form body's parameters, then the URL's: Go's ``ParseForm`` order, so a
-    body value wins over a URL value of the same name."""
+    body value wins over a URL value of the same name.
+
+    As ``ParseForm``, only url-encoded bodies are read (multipart ones are ignored), and bytes
+    that are not UTF-8 do not fail the request: they become U+FFFD and fail (or match nothing)
+    in the parameter checks, as the raw bytes do in Loki.
+    """
     merged: MultiDict[str] = MultiDict()
-    if request.method == "POST" and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        form = await request.post()
-        for key, value in form.items():
-            if isinstance(value, str):
-                merged.add(key, value)
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        body = (await request.read()).decode("utf-8", "replace")
+        for key, value in urllib.parse.parse_qsl(body, keep_blank_values=True, errors="replace"):
+            merged.add(key, value)
     merged.extend(request.query)
     return MultiDictProxy(merged)
 
@@ -327,12 +331,21 @@ class QueryAPI:
         try:
             formatted = printer.format(syntax.parse_expr(text))
         except syntax.ParseError as error:
-            body = {"status": "invalid-query", "error": str(error)}
-            return json_response(encoding.encode_json(body), status=400)
-        return json_response(encoding.encode_json({"status": "success", "data": formatted}))
+            body = encoding.encode_std_json({"status": "invalid-query", "error": str(error)})
+            return _format_query_response(body, 400)
+        return _format_query_response(
+            encoding.encode_std_json({"status": "success", "data": formatted}), 200
+        )
 
     async def buildinfo(self, request: web.Request) -> web.Response:
         return web.Response(
             body=encoding.buildinfo_response(lokistack.__version__),
             headers={"Content-Type": encoding.BUILDINFO_CONTENT_TYPE},
         )
+
+
+def _format_query_response(body: bytes, status: int) -> web.Response:
+    """``/format_query`` is written by ``encoding/json`` with its own content type."""
+    return web.Response(
+        status=status, body=body, headers={"Content-Type": FORMAT_QUERY_CONTENT_TYPE}
+    )

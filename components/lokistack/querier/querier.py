@@ -168,18 +168,19 @@ class Querier:
         return self.overrides.limits_for(tenant)
 
     def check_range(self, tenant: str, from_ns: int, through_ns: int) -> int:
-        """Validate the query length; returns ``from_ns`` clamped to ``max_query_lookback``."""
+        """Clamp ``from_ns`` to ``max_query_lookback``, then validate the query length of the
+        clamped range (Loki's order); returns the clamped ``from_ns``."""
         tenant_limits = self.limits_for(tenant)
+        lookback = int(tenant_limits.max_query_lookback.total_seconds() * 1e9)
+        if lookback > 0:
+            from_ns = max(from_ns, self.clock() - lookback)
         max_length = int(tenant_limits.max_query_length.total_seconds() * 1e9)
         if max_length > 0 and through_ns - from_ns > max_length:
             raise LimitError(
                 "the query time range exceeds the limit (query length: "
                 f"{units.format_go_duration(through_ns - from_ns)}, limit: "
-                f"{units.format_go_duration(max_length)})"
+                f"{units.format_prometheus_duration(max_length)})"
             )
-        lookback = int(tenant_limits.max_query_lookback.total_seconds() * 1e9)
-        if lookback > 0:
-            from_ns = max(from_ns, self.clock() - lookback)
         return from_ns
 
     def check_entries_limit(self, tenant: str, limit: int) -> None:

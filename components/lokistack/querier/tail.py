@@ -32,6 +32,7 @@ from lokistack.querier import http as query_http
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES_PER_MESSAGE: Final = 100
+PING_PERIOD_S: Final = 1.0
 BUFFERED_MESSAGES: Final = 10
 MAX_DROPPED_LISTED: Final = 1000
 
@@ -87,7 +88,7 @@ class TailAPI:
             return query_http.error_response(error.status, error.message)
         except (params.ParamError, syntax.ParseError) as error:
             return query_http.error_response(400, str(error))
-        socket = web.WebSocketResponse(heartbeat=1.0)
+        socket = web.WebSocketResponse()
         await socket.prepare(request)
         TAILS_ACTIVE.inc()
         try:
@@ -111,6 +112,7 @@ class TailAPI:
         sender = asyncio.create_task(_send_all(socket, outbox))
         reader = asyncio.create_task(_read_until_closed(socket))
         feeder = asyncio.create_task(self._feed(outbox, live, tenant, expr, query))
+        pinger = asyncio.create_task(_ping_every(socket, PING_PERIOD_S))
         try:
             done, _ = await asyncio.wait(
                 {sender, reader, feeder},
@@ -129,7 +131,7 @@ class TailAPI:
                     code=WSCloseCode.OK, message=b"all ingesters closed the connection"
                 )
         finally:
-            for task in (sender, reader, feeder):
+            for task in (sender, reader, feeder, pinger):
                 task.cancel()
             with contextlib.suppress(Exception):
                 await live.aclose()  # type: ignore[attr-defined]
@@ -213,6 +215,18 @@ async def _send_all(socket: web.WebSocketResponse, outbox: asyncio.Queue[str | N
         if message is None or socket.closed:
             return
         await socket.send_str(message)
+
+
+async def _ping_every(socket: web.WebSocketResponse, period_s: float) -> None:
+    """Loki's ping every second, with no deadline for the pong: a client that reads slowly
+    loses entries (``dropped_entries``), not the connection, as with Loki. (aiohttp's
+    ``heartbeat`` would close any connection whose pong is half a period late.)"""
+    while not socket.closed:
+        await asyncio.sleep(period_s)
+        try:
+            await socket.ping()
+        except (ConnectionError, RuntimeError):
+            return
 
 
 async def _read_until_closed(socket: web.WebSocketResponse) -> None:

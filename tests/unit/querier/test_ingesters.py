@@ -204,7 +204,7 @@ async def test_tail_merges_ingesters_without_replica_copies(cluster: Cluster) ->
     async with contextlib.aclosing(live):
         first = asyncio.ensure_future(anext(live))
         for _ in range(200):
-            if all(i.service._tailers.get("t") for i in cluster.members):
+            if all(i.service._tails.count("t") for i in cluster.members):
                 break
             await asyncio.sleep(0.01)
         assert await cluster.querier.tailers_count("t") == 1
@@ -229,7 +229,7 @@ async def test_tail_ends_when_no_ingester_is_left(cluster: Cluster) -> None:
     async with contextlib.aclosing(live):
         pending = asyncio.ensure_future(anext(live))
         for _ in range(200):
-            if all(i.service._tailers.get("t") for i in cluster.members):
+            if all(i.service._tails.count("t") for i in cluster.members):
                 break
             await asyncio.sleep(0.01)
         for i, member in enumerate(cluster.members):

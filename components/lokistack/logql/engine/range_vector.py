@@ -168,32 +168,45 @@ def window_sums(values: Sequence[float], wins: Sequence[Window]) -> list[float]:
     return sums
 
 
+_CANCELLATION = 1e-6
+"""Recompute a sliding variance once its sum of squares falls below this share of its peak."""
+
+
 def window_variances(values: Sequence[float], wins: Sequence[Window]) -> list[float]:
     """Population variance of each window; NaN if the window holds a NaN or an infinity."""
     special = _NonFinite(values)
     finite = special.finite
     out: list[float] = []
-    shift = s1 = s2 = 0.0
+    shift = s1 = s2 = peak = 0.0
     prev_lo = prev_hi = churn = 0
     for _, lo, hi in wins:
         n = hi - lo
-        if _needs_recompute(lo, hi, prev_lo, prev_hi, churn):
-            window = finite[lo:hi]
-            shift = _fsum(window) / n
-            devs = [v - shift for v in window]
-            s1 = _fsum(devs)
-            s2 = _fsum([d * d for d in devs])
-            churn = 0
-        else:
+        fresh = _needs_recompute(lo, hi, prev_lo, prev_hi, churn)
+        if not fresh:
             for v in finite[prev_hi:hi]:
                 d = v - shift
                 s1 += d
                 s2 += d * d
+            peak = max(peak, s2)
             for v in finite[prev_lo:lo]:
                 d = v - shift
                 s1 -= d
                 s2 -= d * d
             churn += (hi - prev_hi) + (lo - prev_lo)
+            # Removing a large deviation leaves the rounding error of the large sum behind, and
+            # a stale shift far from the mean makes s2/n - mean_dev^2 cancel: in either case
+            # recompute rather than keep that error.
+            mean_dev = s1 / n
+            fresh = s2 < peak * _CANCELLATION or (
+                s2 / n - mean_dev * mean_dev < mean_dev * mean_dev * _CANCELLATION
+            )
+        if fresh:
+            window = finite[lo:hi]
+            shift = _fsum(window) / n
+            devs = [v - shift for v in window]
+            s1 = _fsum(devs)
+            s2 = peak = _fsum([d * d for d in devs])
+            churn = 0
         prev_lo, prev_hi = lo, hi
         if special.has_any(lo, hi):
             out.append(_NAN)
