@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,8 @@ PASS_THROUGH: Final = (
     "/api/prom/label/{name}/values",
     "/api/prom/series",
 )
+
+log = logging.getLogger(__name__)
 
 PARTITIONS = prometheus_client.Histogram(
     "loki_query_frontend_partitions",
@@ -159,6 +162,7 @@ class FrontendAPI:
         return _web_response(answer)
 
     async def query_range(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         tenant = self._tenant(request)
         raw = await requests.request_params(request)
         query = params.parse_range_query(raw, self.clock())
@@ -180,7 +184,24 @@ class FrontendAPI:
                     tenant, request, original, query, expr, interval_ns, parallelism
                 )
         body = merge.merge_responses(parts, query.direction, query.limit)
+        self._log_if_slow(tenant, query, started)
         return requests.json_response(body)
+
+    def _log_if_slow(self, tenant: str, query: params.RangeQuery, started: float) -> None:
+        threshold = self.cfg.frontend.log_queries_longer_than.total_seconds()
+        elapsed = time.perf_counter() - started
+        if 0 < threshold < elapsed:
+            log.info(
+                "slow query detected",
+                extra={
+                    "tenant": tenant,
+                    "query": query.query,
+                    "start": query.start_ns,
+                    "end": query.end_ns,
+                    "step": query.step_ns,
+                    "duration_s": round(elapsed, 3),
+                },
+            )
 
     async def _piece(
         self, tenant: str, request: web.Request, sub_params: dict[str, str]
