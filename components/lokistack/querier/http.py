@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
 from aiohttp import web
-from multidict import MultiDict, MultiDictProxy
 
 import lokistack
 from lokistack.iter import entries
-from lokistack.loghttp import encoding, params
+from lokistack.loghttp import encoding, params, requests
 from lokistack.logql import syntax
 from lokistack.logql.engine import errors as engine_errors
 from lokistack.logql.engine import evaluator, samples
@@ -48,54 +46,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
 
-class RequestError(Exception):
-    """An error answered with ``status`` and ``message`` as the plain-text body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def error_response(status: int, message: str) -> web.Response:
-    """Go's ``http.Error``: the message and a newline, as plain text."""
-    return web.Response(
-        status=status,
-        text=message + "\n",
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
-
-
-def json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, body=body, headers={"Content-Type": encoding.JSON_CONTENT_TYPE}
-    )
-
-
-async def request_params(request: web.Request) -> MultiDictProxy[str]:
-    """For POST, the form body's parameters, then the URL's: Go's ``ParseForm`` order, so a
-    body value wins over a URL value of the same name.
-
-    As ``ParseForm``, only url-encoded bodies are read (multipart ones are ignored), and bytes
-    that are not UTF-8 do not fail the request: they become U+FFFD and fail (or match nothing)
-    in the parameter checks, as the raw bytes do in Loki.
-    """
-    merged: MultiDict[str] = MultiDict()
-    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        body = (await request.read()).decode("utf-8", "replace")
-        for key, value in urllib.parse.parse_qsl(body, keep_blank_values=True, errors="replace"):
-            merged.add(key, value)
-    merged.extend(request.query)
-    return MultiDictProxy(merged)
-
-
 def parse_selector(text: str) -> ast.LogQueryExpr:
     """A stream selector with no pipeline (labels, series, stats)."""
     query = syntax.parse_log_selector(text)
     if query.stages:
-        raise RequestError(400, ONLY_MATCHERS)
+        raise requests.RequestError(400, ONLY_MATCHERS)
     return query
 
 
@@ -167,7 +122,7 @@ class QueryAPI:
                 request.headers.get("X-Scope-OrgID"), self.auth_enabled
             )
         except model_tenant.TenantError as error:
-            raise RequestError(error.status, error.message) from None
+            raise requests.RequestError(error.status, error.message) from None
 
     def _guard(self, handler: Handler) -> Handler:
         """Map the query errors to Loki's status codes and plain-text bodies."""
@@ -175,8 +130,8 @@ class QueryAPI:
         async def guarded(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
-            except (RequestError, ingesters.IngesterQueryError) as error:
-                return error_response(error.status, error.message)
+            except (requests.RequestError, ingesters.IngesterQueryError) as error:
+                return requests.error_response(error.status, error.message)
             except (
                 params.ParamError,
                 syntax.ParseError,
@@ -184,12 +139,12 @@ class QueryAPI:
                 engine_errors.EvaluationError,
                 log_pipeline.PipelineError,
             ) as error:
-                return error_response(400, str(error))
+                return requests.error_response(400, str(error))
             except TimeoutError:
-                return error_response(504, TIMEOUT_MESSAGE)
+                return requests.error_response(504, TIMEOUT_MESSAGE)
             except Exception as error:
                 log.exception("query failed", extra={"path": request.path})
-                return error_response(500, str(error) or type(error).__name__)
+                return requests.error_response(500, str(error) or type(error).__name__)
 
         return guarded
 
@@ -202,7 +157,7 @@ class QueryAPI:
 
     async def query_range(self, request: web.Request) -> web.Response:
         tenant = self.tenant(request)
-        query = params.parse_range_query(await request_params(request), time.time_ns())
+        query = params.parse_range_query(await requests.request_params(request), time.time_ns())
         expr = syntax.parse_expr(query.query)
         stats = encoding.Stats()
         started = time.perf_counter()
@@ -224,28 +179,28 @@ class QueryAPI:
             stats.total_entries_returned = len(found)
             stats.exec_time_s = time.perf_counter() - started
             result = encoding.encode_streams(streams_of(found))
-            return json_response(encoding.query_response("streams", result, stats))
+            return requests.json_response(encoding.query_response("streams", result, stats))
         value = await self._timed(
             tenant, self._evaluate(tenant, expr, query.start_ns, query.end_ns, query.step_ns, stats)
         )
         stats.exec_time_s = time.perf_counter() - started
-        return json_response(
+        return requests.json_response(
             encoding.query_response(value.result_type, encoding.encode_json(value.to_json()), stats)
         )
 
     async def query(self, request: web.Request) -> web.Response:
         tenant = self.tenant(request)
-        query = params.parse_instant_query(await request_params(request), time.time_ns())
+        query = params.parse_instant_query(await requests.request_params(request), time.time_ns())
         expr = syntax.parse_expr(query.query)
         if isinstance(expr, ast.LogQueryExpr):
-            raise RequestError(400, INSTANT_LOG_QUERY)
+            raise requests.RequestError(400, INSTANT_LOG_QUERY)
         stats = encoding.Stats()
         started = time.perf_counter()
         value = await self._timed(
             tenant, self._evaluate(tenant, expr, query.ts_ns, query.ts_ns, 0, stats)
         )
         stats.exec_time_s = time.perf_counter() - started
-        return json_response(
+        return requests.json_response(
             encoding.query_response(value.result_type, encoding.encode_json(value.to_json()), stats)
         )
 
@@ -270,7 +225,7 @@ class QueryAPI:
     async def legacy_query(self, request: web.Request) -> web.Response:
         """``/api/prom/query``: a range query; log results in the v0 shape."""
         tenant = self.tenant(request)
-        query = params.parse_range_query(await request_params(request), time.time_ns())
+        query = params.parse_range_query(await requests.request_params(request), time.time_ns())
         expr = syntax.parse_expr(query.query)
         if not isinstance(expr, ast.LogQueryExpr):
             return await self.query_range(request)
@@ -282,52 +237,58 @@ class QueryAPI:
                 tenant, expr, query.start_ns, query.end_ns, query.direction, query.limit, stats
             ),
         )
-        return json_response(encoding.legacy_streams_response(streams_of(found), stats))
+        return requests.json_response(encoding.legacy_streams_response(streams_of(found), stats))
 
     # Metadata ---------------------------------------------------------------------------------
 
     async def _label(self, request: web.Request, name: str | None) -> list[str]:
         tenant = self.tenant(request)
-        query = params.parse_label_query(await request_params(request), time.time_ns(), name)
+        query = params.parse_label_query(
+            await requests.request_params(request), time.time_ns(), name
+        )
         selector = parse_selector(query.query) if query.query else None
         return await self._timed(
             tenant, self.querier.label(tenant, name, query.start_ns, query.end_ns, selector)
         )
 
     async def labels(self, request: web.Request) -> web.Response:
-        return json_response(encoding.label_response(await self._label(request, None)))
+        return requests.json_response(encoding.label_response(await self._label(request, None)))
 
     async def label_values(self, request: web.Request) -> web.Response:
         values = await self._label(request, request.match_info["name"])
-        return json_response(encoding.label_response(values))
+        return requests.json_response(encoding.label_response(values))
 
     async def legacy_labels(self, request: web.Request) -> web.Response:
-        return json_response(encoding.legacy_label_response(await self._label(request, None)))
+        return requests.json_response(
+            encoding.legacy_label_response(await self._label(request, None))
+        )
 
     async def legacy_label_values(self, request: web.Request) -> web.Response:
         values = await self._label(request, request.match_info["name"])
-        return json_response(encoding.legacy_label_response(values))
+        return requests.json_response(encoding.legacy_label_response(values))
 
     async def series(self, request: web.Request) -> web.Response:
         tenant = self.tenant(request)
-        query = params.parse_series_query(await request_params(request), time.time_ns())
+        query = params.parse_series_query(await requests.request_params(request), time.time_ns())
         selectors = [parse_selector(text) for text in query.matchers]
         found = await self._timed(
             tenant, self.querier.series(tenant, selectors, query.start_ns, query.end_ns)
         )
-        return json_response(encoding.series_response(found))
+        return requests.json_response(encoding.series_response(found))
 
     async def index_stats(self, request: web.Request) -> web.Response:
         tenant = self.tenant(request)
-        query = params.parse_index_stats_query(await request_params(request), time.time_ns())
+        query = params.parse_index_stats_query(
+            await requests.request_params(request), time.time_ns()
+        )
         selector = parse_selector(query.query)
         streams, chunks, size, count = await self._timed(
             tenant, self.querier.index_stats(tenant, selector, query.start_ns, query.end_ns)
         )
-        return json_response(encoding.index_stats_response(streams, chunks, size, count))
+        return requests.json_response(encoding.index_stats_response(streams, chunks, size, count))
 
     async def format_query(self, request: web.Request) -> web.Response:
-        text = (await request_params(request)).get("query", "")
+        text = (await requests.request_params(request)).get("query", "")
         try:
             formatted = printer.format(syntax.parse_expr(text))
         except syntax.ParseError as error:

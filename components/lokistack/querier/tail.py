@@ -24,7 +24,7 @@ import prometheus_client
 from aiohttp import WSCloseCode, web
 
 from lokistack.iter import entries
-from lokistack.loghttp import encoding, params
+from lokistack.loghttp import encoding, params, requests
 from lokistack.logql import syntax
 from lokistack.logql.syntax import ast, printer
 from lokistack.querier import http as query_http
@@ -74,20 +74,20 @@ class TailAPI:
     async def tail(self, request: web.Request) -> web.StreamResponse:
         try:
             tenant = self.api.tenant(request)
-            query = params.parse_tail_query(await query_http.request_params(request), self.clock())
+            query = params.parse_tail_query(await requests.request_params(request), self.clock())
             expr = syntax.parse_log_selector(query.query)
             limit = self.api.querier.limits_for(tenant).max_concurrent_tail_requests
             count = await self.source.tailers_count(tenant)
             if limit > 0 and count >= limit:
-                raise query_http.RequestError(
+                raise requests.RequestError(
                     400,
                     "max concurrent tail requests limit exceeded, count > limit "
                     f"({count + 1} > {limit})",
                 )
-        except query_http.RequestError as error:
-            return query_http.error_response(error.status, error.message)
+        except requests.RequestError as error:
+            return requests.error_response(error.status, error.message)
         except (params.ParamError, syntax.ParseError) as error:
-            return query_http.error_response(400, str(error))
+            return requests.error_response(400, str(error))
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         TAILS_ACTIVE.inc()
