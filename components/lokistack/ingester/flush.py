@@ -270,17 +270,26 @@ class Flusher:
 
     # Memory ------------------------------------------------------------------------------------
 
-    def remove_flushed(self, keep_streams: bool = False) -> int:
+    def remove_flushed(self, keep_streams: bool = False, only_shipped: bool = True) -> int:
         """Drop flushed chunks past the retain period, and streams left empty; returns the
-        number of chunks dropped."""
+        number of chunks dropped.
+
+        With ``only_shipped`` a chunk is dropped only once its index row is in an uploaded
+        index file (it was flushed before the last fully successful seal began): until then
+        queriers can find it only here, in memory.
+        """
         now = self.clock()
+        shipped_before = self.shipper.shipped_before if only_shipped else float("inf")
+        retain = self.policy.retain_seconds
         dropped = 0
         for instance in list(self.instances.values()):
             for stream in list(instance.streams.values()):
                 kept = [
                     desc
                     for desc in stream.chunks
-                    if not desc.flushed_at or now - desc.flushed_at < self.policy.retain_seconds
+                    if not desc.flushed_at
+                    or now - desc.flushed_at < retain
+                    or desc.flushed_at >= shipped_before
                 ]
                 dropped += len(stream.chunks) - len(kept)
                 stream.chunks = kept

@@ -177,7 +177,9 @@ class Ingester(push_pb2_grpc.PusherServicer):
         try:
             if not await self.flusher.flush_all():
                 raise RuntimeError("WAL replay is over its memory ceiling and flushing failed")
-            self.flusher.remove_flushed(keep_streams=True)
+            # The ingester serves no query before replay ends; the memory ceiling comes first,
+            # and the next seal makes these chunks findable in the store.
+            self.flusher.remove_flushed(keep_streams=True, only_shipped=False)
         finally:
             REPLAY_FLUSHING.set(0)
         return sum(

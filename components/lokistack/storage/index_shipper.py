@@ -68,6 +68,8 @@ class IndexShipper:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._last_sealed_ms = 0
+        self.shipped_before = 0.0
+        """Every index row added before this time (``clock``) is in an uploaded file."""
 
     async def seal_and_upload(self) -> list[str]:
         """Seal every head with rows, upload every sealed file, return the keys uploaded.
@@ -76,6 +78,7 @@ class IndexShipper:
         :class:`~lokistack.storage.objstore.StorageError` naming how many files were kept.
         """
         async with self._lock:
+            started = self._clock()
             # Strictly increasing, so a file name is never reused even if the clock stalls.
             sealed_ms = max(int(self._clock() * 1000), self._last_sealed_ms + 1)
             self._last_sealed_ms = sealed_ms
@@ -101,6 +104,8 @@ class IndexShipper:
                     continue
                 uploaded.append(key)
             PENDING_FILES.set(len(failures))
+            if not failures:
+                self.shipped_before = max(self.shipped_before, started)
         if failures:
             key, first = failures[0]
             raise objstore.StorageError(

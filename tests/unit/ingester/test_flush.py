@@ -65,5 +65,8 @@ async def test_flush_all_stores_chunks_then_memory_is_released(tmp_path: pathlib
     stored = await store.list("t/chunks/")
     assert len(stored) == len(tenant_stream.chunks) >= 2  # several chunks at a 4 KiB target
     assert sum(desc.chunk.num_entries for desc in tenant_stream.chunks) == 200
+    # Until their index rows are in an uploaded file, queriers can find the chunks only here.
+    assert flusher.remove_flushed() == 0
+    await shipper.seal_and_upload()
     assert flusher.remove_flushed() == len(stored)
     assert tenant.streams == {}  # a stream with nothing left is removed
