@@ -81,7 +81,9 @@ class Frontend(frontend_pb2_grpc.FrontendServicer):
         try:
             return await sub.answer
         finally:
-            if not sub.answer.done():
+            # Cancelling the caller cancels the future it awaits, so a cancelled answer means
+            # the caller went away too.
+            if not sub.answer.done() or sub.answer.cancelled():
                 sub.answer.cancel()
                 self.queue.cancel(tenant, lambda queued: queued is sub)
 
@@ -128,11 +130,18 @@ class Frontend(frontend_pb2_grpc.FrontendServicer):
                     continue
                 request_id = next(self._ids)
                 try:
+                    # gRPC closes this generator at the yield (GeneratorExit) when sending the
+                    # request fails or the server stops.
                     yield frontend_pb2.FrontendToClient(id=request_id, http_request=sub.request)
                     reply = await anext(replies)
-                except (StopAsyncIteration, grpc.aio.AioRpcError, asyncio.CancelledError) as error:
+                except (
+                    StopAsyncIteration,
+                    grpc.aio.AioRpcError,
+                    asyncio.CancelledError,
+                    GeneratorExit,
+                ) as error:
                     await self._retry(tenant, sub, f"querier {client} went away: {error!r}")
-                    if isinstance(error, asyncio.CancelledError):
+                    if isinstance(error, asyncio.CancelledError | GeneratorExit):
                         raise
                     return
                 response = reply.http_response

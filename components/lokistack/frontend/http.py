@@ -228,7 +228,7 @@ class FrontendAPI:
         parts: list[dict[str, Any]] = []
         for first in range(0, len(pieces), parallelism):
             wave = pieces[first : first + parallelism]
-            parts += await asyncio.gather(
+            parts += await _all(
                 *(
                     self._piece(
                         tenant,
@@ -282,7 +282,7 @@ class FrontendAPI:
                 self.cache.put(key, json.dumps(part).encode())
             return part
 
-        return list(await asyncio.gather(*(one(piece) for piece in pieces)))
+        return await _all(*(one(piece) for piece in pieces))
 
     def _metric_split(
         self, query: params.RangeQuery, interval_ns: int, max_range_ns: int
@@ -303,3 +303,15 @@ class FrontendAPI:
             if piece.start_ns + offset <= end
         ]
 
+
+async def _all(*pieces: Awaitable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``asyncio.gather``, but the first failure cancels the other pieces, so their queued
+    requests are withdrawn instead of holding the tenant's queue and a querier."""
+    tasks = [asyncio.ensure_future(piece) for piece in pieces]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except Exception:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -98,7 +98,13 @@ class RequestQueue(Generic[T]):
                 found = self._take(last_tenant)
                 if found is not None:
                     return found
-                await self._ready.wait()
+                try:
+                    await self._ready.wait()
+                except asyncio.CancelledError:
+                    # Python 3.11's Condition drops a notify whose waiter is cancelled before
+                    # it runs (fixed in 3.13): pass it on, or the item waits for the next one.
+                    self._ready.notify()
+                    raise
 
     def _take(self, last_tenant: str | None) -> tuple[str, T] | None:
         tenants = self._tenants

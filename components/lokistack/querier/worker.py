@@ -44,10 +44,11 @@ FRONTEND_CLIENTS = prometheus_client.Gauge(
 
 def worker_counts(addresses: list[str], max_concurrent: int) -> dict[str, int]:
     """Workers per frontend: ``max_concurrent`` divided evenly, rounded up, at least one."""
-    if not addresses:
+    unique = sorted(set(addresses))  # an address listed twice is still one frontend
+    if not unique:
         return {}
-    each = max(1, math.ceil(max_concurrent / len(addresses)))
-    return dict.fromkeys(sorted(addresses), each)
+    each = max(1, math.ceil(max_concurrent / len(unique)))
+    return dict.fromkeys(unique, each)
 
 
 async def resolve(target: str) -> list[str]:
@@ -59,7 +60,9 @@ async def resolve(target: str) -> list[str]:
     except OSError as error:
         log.warning("cannot resolve frontend address %s: %s", target, error)
         return []
-    return sorted({f"{info[4][0]}:{port}" for info in infos})
+    # IPv6 addresses in brackets, or gRPC would read the last group as the port.
+    hosts = {str(info[4][0]) for info in infos}
+    return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in hosts)
 
 
 class Workers:
@@ -114,6 +117,11 @@ class Workers:
                 tasks = self._tasks.setdefault(address, [])
                 while len(tasks) < count:
                     tasks.append(asyncio.create_task(self._work(address)))
+                while len(tasks) > count:  # more frontends now share max_concurrent
+                    extra = tasks.pop()
+                    extra.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await extra
             WORKER_CONCURRENCY.set(sum(len(t) for t in self._tasks.values()))
             FRONTEND_CLIENTS.set(len(self._tasks))
             if not self.cfg.frontend_dns:
@@ -142,23 +150,29 @@ class Workers:
             delay = min(delay * 2, RECONNECT_BACKOFF_S[1])
 
     async def _serve(self, stub: frontend_pb2_grpc.FrontendStub) -> int:
-        outbox: asyncio.Queue[frontend_pb2.ClientToFrontend] = asyncio.Queue()
+        outbox: asyncio.Queue[frontend_pb2.ClientToFrontend | None] = asyncio.Queue()
         await outbox.put(frontend_pb2.ClientToFrontend(client_id=self.client_id))
 
         async def outgoing() -> AsyncIterator[frontend_pb2.ClientToFrontend]:
-            while True:
-                yield await outbox.get()
+            while (message := await outbox.get()) is not None:
+                yield message
 
         served = 0
         call = stub.Process(outgoing())
-        async for message in call:
-            INFLIGHT.inc()
-            try:
-                response = await self._execute(message.http_request)
-            finally:
-                INFLIGHT.dec()
-            await outbox.put(frontend_pb2.ClientToFrontend(id=message.id, http_response=response))
-            served += 1
+        try:
+            async for message in call:
+                INFLIGHT.inc()
+                try:
+                    response = await self._execute(message.http_request)
+                finally:
+                    INFLIGHT.dec()
+                answer = frontend_pb2.ClientToFrontend(id=message.id, http_response=response)
+                await outbox.put(answer)
+                served += 1
+        finally:
+            # Ends outgoing(), and with it gRPC's task that sends it, which a call that failed
+            # leaves waiting forever (to be destroyed pending, with errors logged).
+            outbox.put_nowait(None)
         return served
 
     async def _execute(self, request: frontend_pb2.HTTPRequest) -> frontend_pb2.HTTPResponse:
