@@ -135,6 +135,9 @@ class FrontendAPI:
                 return requests.error_response(500, str(error))
             except TimeoutError:
                 return requests.error_response(504, TIMEOUT_MESSAGE)
+            except Exception as error:  # logged, and answered as Loki does: 500 with the text
+                log.exception("query failed", extra={"path": request.path})
+                return requests.error_response(500, str(error) or type(error).__name__)
 
         return guarded
 

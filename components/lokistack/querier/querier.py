@@ -210,6 +210,30 @@ class Querier:
             return []
         window = self.window(from_ns, through_ns)
         parts: list[asyncio.Task[list[entries.Entry]]] = []
+        try:
+            await self._select_parts(
+                parts, tenant, query, from_ns, through_ns, direction, limit, stats, window
+            )
+        except ExceptionGroup as failed:
+            # TaskGroup wraps failures; the API maps the source's own error to a status.
+            raise failed.exceptions[0] from None
+        lists = [part.result() for part in parts]
+        if len(lists) == 1:
+            return lists[0]
+        return entries.take(entries.merge((iter(found) for found in lists), direction), limit)
+
+    async def _select_parts(  # noqa: PLR0917
+        self,
+        parts: list[asyncio.Task[list[entries.Entry]]],
+        tenant: str,
+        query: ast.LogQueryExpr,
+        from_ns: int,
+        through_ns: int,
+        direction: entries.Direction,
+        limit: int,
+        stats: encoding.Stats,
+        window: Window,
+    ) -> None:
         async with asyncio.TaskGroup() as group:
             if window.ingesters and self.ingesters is not None:
                 parts.append(
@@ -234,10 +258,6 @@ class Querier:
                         )
                     )
                 )
-        lists = [part.result() for part in parts]
-        if len(lists) == 1:
-            return lists[0]
-        return entries.take(entries.merge((iter(found) for found in lists), direction), limit)
 
     @staticmethod
     async def _ingester_logs(  # noqa: PLR0917

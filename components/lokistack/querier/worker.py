@@ -88,7 +88,11 @@ class Workers:
     async def start(self) -> None:
         if not self.enabled:
             return
-        self._session = aiohttp.ClientSession(auto_decompress=False)
+        # No client timeout: the querier ends each query at its tenant's query_timeout (504).
+        # aiohttp's default (5 minutes in all) would raise a TimeoutError instead.
+        self._session = aiohttp.ClientSession(
+            auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
+        )
         self._runner = asyncio.create_task(self._keep_in_line(), name="querier-workers")
 
     async def stop(self) -> None:
@@ -146,6 +150,9 @@ class Workers:
                     delay = RECONNECT_BACKOFF_S[0]
             except grpc.aio.AioRpcError as error:
                 log.debug("frontend %s stream ended: %s", address, error.code())
+            except Exception:
+                # Never let a worker end: the frontend queues the request it held again.
+                log.exception("querier worker for frontend %s failed; reconnecting", address)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_BACKOFF_S[1])
 

@@ -271,6 +271,44 @@ async def test_unreachable_local_api_is_a_500(
     assert response.code == 500
 
 
+async def test_a_worker_outlives_an_unexpected_error(
+    frontends: list[FrontendServer], make_workers: WorkersFactory, local_api: str
+) -> None:
+    # The one worker fails its first request in a way no handler expects (aiohttp's total
+    # timeout, for one, raises a plain TimeoutError): it reconnects, and the frontend hands the
+    # request to it again.
+    frontends.append(served := await _start_frontend(max_retries=1))
+    calls = 0
+
+    def url() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TimeoutError("the local API took too long")
+        return local_api
+
+    workers = worker.Workers(
+        config.Querier(frontend_addresses=(served.address,), max_concurrent=1), "querier-1", url
+    )
+    await workers.start()
+    try:
+        await _connected(served.frontend, 1)
+        response, echoed = await _run(served.frontend, _request("/again"))
+        assert response.code == 200
+        assert echoed["path_qs"] == "/again"
+        assert calls == 2
+    finally:
+        await workers.stop()
+
+
+async def test_worker_requests_have_no_client_timeout(make_workers: WorkersFactory) -> None:
+    # The querier ends a query at the tenant's query_timeout; a client timeout of its own
+    # would cut queries the tenant may run.
+    workers = await make_workers(frontend_addresses=("127.0.0.1:1",))
+    assert workers._session is not None
+    assert workers._session.timeout.total is None
+
+
 async def test_workers_are_spread_over_the_frontends(
     frontends: list[FrontendServer], make_workers: WorkersFactory
 ) -> None:
