@@ -19,8 +19,8 @@ import asyncio
 import collections
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from lokistack import config, limits
 from lokistack.iter import entries
@@ -28,6 +28,7 @@ from lokistack.loghttp import encoding
 from lokistack.logql.engine import samples
 from lokistack.logql.syntax import ast, printer, units
 
+T = TypeVar("T")
 SeriesSamples = tuple[samples.Labels, list[int], list[float]]
 SampleRow = tuple[samples.Labels, int, float]
 
@@ -209,55 +210,21 @@ class Querier:
         if through_ns <= from_ns:
             return []
         window = self.window(from_ns, through_ns)
-        parts: list[asyncio.Task[list[entries.Entry]]] = []
-        try:
-            await self._select_parts(
-                parts, tenant, query, from_ns, through_ns, direction, limit, stats, window
+        calls: list[Coroutine[Any, Any, list[entries.Entry]]] = []
+        if window.ingesters and self.ingesters is not None:
+            calls.append(
+                self._ingester_logs(
+                    self.ingesters, tenant, query, from_ns, through_ns, direction, limit, stats
+                )
             )
-        except ExceptionGroup as failed:
-            # TaskGroup wraps failures; the API maps the source's own error to a status.
-            raise failed.exceptions[0] from None
-        lists = [part.result() for part in parts]
+        if window.store and self.store is not None:
+            calls.append(
+                self.store.select_logs(tenant, query, from_ns, through_ns, direction, limit, stats)
+            )
+        lists = await _all(calls)
         if len(lists) == 1:
             return lists[0]
         return entries.take(entries.merge((iter(found) for found in lists), direction), limit)
-
-    async def _select_parts(  # noqa: PLR0917
-        self,
-        parts: list[asyncio.Task[list[entries.Entry]]],
-        tenant: str,
-        query: ast.LogQueryExpr,
-        from_ns: int,
-        through_ns: int,
-        direction: entries.Direction,
-        limit: int,
-        stats: encoding.Stats,
-        window: Window,
-    ) -> None:
-        async with asyncio.TaskGroup() as group:
-            if window.ingesters and self.ingesters is not None:
-                parts.append(
-                    group.create_task(
-                        self._ingester_logs(
-                            self.ingesters,
-                            tenant,
-                            query,
-                            from_ns,
-                            through_ns,
-                            direction,
-                            limit,
-                            stats,
-                        )
-                    )
-                )
-            if window.store and self.store is not None:
-                parts.append(
-                    group.create_task(
-                        self.store.select_logs(
-                            tenant, query, from_ns, through_ns, direction, limit, stats
-                        )
-                    )
-                )
 
     @staticmethod
     async def _ingester_logs(  # noqa: PLR0917
@@ -295,7 +262,7 @@ class Querier:
         from_ns = self.check_range(tenant, from_ns, through_ns)
         window = self.window(from_ns, through_ns)
         matchers = query.matchers if query is not None else ()
-        calls = []
+        calls: list[Coroutine[Any, Any, list[str]]] = []
         if window.ingesters and self.ingesters is not None:
             text = printer.format(query) if query is not None else ""
             calls.append(self.ingesters.label(tenant, name, from_ns, through_ns, text))
@@ -304,7 +271,7 @@ class Querier:
                 calls.append(self.store.label_names(tenant, from_ns, through_ns, matchers))
             else:
                 calls.append(self.store.label_values(tenant, name, from_ns, through_ns, matchers))
-        results = await asyncio.gather(*calls)
+        results = await _all(calls)
         return sorted({value for found in results for value in found})
 
     async def series(
@@ -317,14 +284,14 @@ class Querier:
         """Label sets of the streams matching any selector (none: every stream), sorted."""
         from_ns = self.check_range(tenant, from_ns, through_ns)
         window = self.window(from_ns, through_ns)
-        calls = []
+        calls: list[Coroutine[Any, Any, list[samples.Labels]]] = []
         if window.ingesters and self.ingesters is not None:
             texts = [printer.format(selector) for selector in selectors]
             calls.append(self.ingesters.series(tenant, texts, from_ns, through_ns))
         if window.store and self.store is not None:
             matcher_sets = [selector.matchers for selector in selectors]
             calls.append(self.store.series(tenant, from_ns, through_ns, matcher_sets))
-        results = await asyncio.gather(*calls)
+        results = await _all(calls)
         return sorted({labels for found in results for labels in found})
 
     async def index_stats(
@@ -334,18 +301,16 @@ class Querier:
         as Loki does: approximate, since flushed data still in memory is counted twice."""
         from_ns = self.check_range(tenant, from_ns, through_ns)
         window = self.window(from_ns, through_ns)
-        totals = [0, 0, 0, 0]
+        counts: list[tuple[int, int, int, int]] = []
         if window.ingesters and self.ingesters is not None:
             found = await self.ingesters.stats(tenant, printer.format(query), from_ns, through_ns)
-            for index, value in enumerate(
-                (found.streams, found.chunks, found.bytes, found.entries)
-            ):
-                totals[index] += value
+            counts.append((found.streams, found.chunks, found.bytes, found.entries))
         if window.store and self.store is not None:
-            stored = await self.store.index_stats(tenant, from_ns, through_ns, query.matchers)
-            for index, value in enumerate(stored):
-                totals[index] += value
-        return (totals[0], totals[1], totals[2], totals[3])
+            counts.append(await self.store.index_stats(tenant, from_ns, through_ns, query.matchers))
+        if not counts:
+            return (0, 0, 0, 0)
+        streams, chunks, size, count = (sum(column) for column in zip(*counts, strict=True))
+        return streams, chunks, size, count
 
 
 class TenantSamples:
@@ -442,6 +407,17 @@ def _expand(
     for (ts, value), count in counts.items():
         for _ in range(count):
             yield labels, ts, value
+
+
+async def _all(calls: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``calls`` concurrently; the first failure cancels the others and is raised as
+    itself (not wrapped in an ``ExceptionGroup``), so the API can map it to a status."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _sample_selector(query: ast.LogQueryExpr, unwrap: ast.Unwrap | None) -> str:
