@@ -62,6 +62,8 @@ def test_flushes_survive_an_object_store_outage(
             "ingester": {
                 "chunk_idle_period": "1s",
                 "flush_check_period": "1s",
+                # Flushed chunks leave memory only once their index rows are uploaded.
+                "index_seal_period": "2s",
                 "flush_op_backoff": {"min_period": "500ms", "max_period": "2s"},
             },
         },
