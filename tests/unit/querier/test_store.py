@@ -24,7 +24,7 @@ from lokistack.logql.log import pipeline as log_pipeline
 from lokistack.logql.syntax import ast, parser
 from lokistack.model import fingerprint as model_fingerprint
 from lokistack.model import labels as model_labels
-from lokistack.querier import chunk_cache, store
+from lokistack.querier import chunk_cache, store, store_scan
 from lokistack.storage import (
     chunk_keys,
     chunk_store,
@@ -352,16 +352,16 @@ async def test_corrupt_chunk_fails_the_query_naming_it(written: Written) -> None
     data[20] ^= 0xFF  # inside the first block: its CRC no longer matches
     path.write_bytes(bytes(data))
     querier = written.with_batch(50)
-    with pytest.raises(store.CorruptChunkError, match=f"chunk {key} is corrupt"):
+    with pytest.raises(store_scan.CorruptChunkError, match=f"chunk {key} is corrupt"):
         await _logs(querier, '{app=~".+"}', FIRST, LAST + 1, "forward", 0)
     query, unwrap = _sample_query('{app=~".+"}')
-    with pytest.raises(store.CorruptChunkError, match=key):
+    with pytest.raises(store_scan.CorruptChunkError, match=key):
         async for _ in querier.select_samples(
             TENANT, query, unwrap, FIRST, LAST + 1, encoding.Stats()
         ):
             pass
     path.write_bytes(bytes(data[:10]))  # truncated: the header no longer checks
-    with pytest.raises(store.CorruptChunkError, match="too short"):
+    with pytest.raises(store_scan.CorruptChunkError, match="too short"):
         await _logs(querier, '{app=~".+"}', FIRST, LAST + 1, "backward", 0)
 
 
