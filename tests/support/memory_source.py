@@ -46,14 +46,15 @@ class MemorySource:
         self.processor_factory = processor_factory or pipeline_processor
         self._times = [[entry[0] for entry in stream.entries] for stream in self.streams]
 
-    async def samples(
+    async def sample_batches(
         self,
         query: ast.LogQueryExpr,
         unwrap: ast.Unwrap | None,
         from_ns: int,
         through_ns: int,
-    ) -> AsyncIterator[tuple[samples.Labels, int, float]]:
-        """Yield ``(labels, ts, value)`` of matching entries with ``from_ns <= ts < through_ns``."""
+    ) -> AsyncIterator[list[tuple[samples.Labels, int, float]]]:
+        """Yield ``(labels, ts, value)`` of matching entries with ``from_ns <= ts < through_ns``,
+        one list per stream."""
         process = self.processor_factory(query, unwrap)
         for stream, times in zip(self.streams, self._times, strict=True):
             labels = stream.labels
@@ -61,10 +62,13 @@ class MemorySource:
                 continue
             lo = bisect.bisect_left(times, from_ns)
             hi = bisect.bisect_left(times, through_ns)
+            batch = []
             for ts, line, metadata in stream.entries[lo:hi]:
                 result = process(ts, line, labels, metadata)
                 if result is not None:
-                    yield result[0], ts, result[1]
+                    batch.append((result[0], ts, result[1]))
+            if batch:
+                yield batch
 
 
 def pipeline_processor(query: ast.LogQueryExpr, unwrap: ast.Unwrap | None) -> LineProcessor:

@@ -321,13 +321,13 @@ class TenantSamples:
         self.tenant = tenant
         self.stats = stats
 
-    async def samples(
+    async def sample_batches(
         self,
         query: ast.LogQueryExpr,
         unwrap: ast.Unwrap | None,
         from_ns: int,
         through_ns: int,
-    ) -> AsyncIterator[SampleRow]:
+    ) -> AsyncIterator[list[SampleRow]]:
         querier = self.querier
         from_ns = querier.check_range(self.tenant, from_ns, through_ns)
         if through_ns <= from_ns:
@@ -342,36 +342,44 @@ class TenantSamples:
             )
         overlap = _Overlap()
         try:
-            async for row in self._store_samples(window, query, unwrap, from_ns, through_ns):
-                if ingester_task is not None and row[1] >= window.ingester_from_ns:
-                    overlap.add(row)
-                else:
-                    yield row
+            async for batch in self._store_batches(window, query, unwrap, from_ns, through_ns):
+                if ingester_task is None:
+                    yield batch
+                    continue
+                # Store rows from the time ingesters also cover wait for the ingesters' rows.
+                older: list[SampleRow] = []
+                for row in batch:
+                    if row[1] >= window.ingester_from_ns:
+                        overlap.add(row)
+                    else:
+                        older.append(row)
+                if older:
+                    yield older
             if ingester_task is None:
                 return
             from_ingesters = await ingester_task
         finally:
             if ingester_task is not None and not ingester_task.done():
                 ingester_task.cancel()
-        for row in overlap.merge(from_ingesters):
-            yield row
+        merged = list(overlap.merge(from_ingesters))
+        if merged:
+            yield merged
 
-    async def _store_samples(
+    async def _store_batches(
         self,
         window: Window,
         query: ast.LogQueryExpr,
         unwrap: ast.Unwrap | None,
         from_ns: int,
         through_ns: int,
-    ) -> AsyncIterator[SampleRow]:
+    ) -> AsyncIterator[list[SampleRow]]:
         store = self.querier.store
         if not window.store or store is None:
             return
         async for batch in store.select_samples(
             self.tenant, query, unwrap, from_ns, through_ns, self.stats
         ):
-            for row in batch:
-                yield row
+            yield batch
 
 
 class _Overlap:

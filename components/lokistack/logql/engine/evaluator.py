@@ -35,26 +35,32 @@ SeriesData = dict[samples.Labels, tuple[list[int], list[float]]]
 """Samples by label set: sorted timestamps and their values."""
 
 
-class SampleSource(Protocol):
-    """What the querier provides: the per-line samples of a log query.
+SampleRow = tuple[samples.Labels, int, float]
+"""One line's sample: its label set after the pipeline, its timestamp and its value."""
 
-    ``samples`` is an async generator (``async def`` with ``yield``) of ``(labels, ts_ns,
-    value)`` for every entry of ``query`` that survives its pipeline, with ``from_ns <= ts_ns <
-    through_ns``. ``labels`` is the full label set after the pipeline (stream labels, structured
-    metadata, parsed labels). Without ``unwrap`` the value is the line's length in bytes (the
-    count functions ignore it, the bytes functions sum it); with ``unwrap`` it is the extracted
-    value, the unwrapped label removed and the post-filters applied, and lines without the
-    label are skipped. Entries of one series come in time order; series may interleave.
+
+class SampleSource(Protocol):
+    """What the querier provides: the per-line samples of a log query, in batches.
+
+    ``sample_batches`` is an async generator (``async def`` with ``yield``) of lists of
+    ``(labels, ts_ns, value)`` rows, one for every entry of ``query`` that survives its
+    pipeline, with ``from_ns <= ts_ns < through_ns``. ``labels`` is the full label set after the
+    pipeline (stream labels, structured metadata, parsed labels). Without ``unwrap`` the value
+    is the line's length in bytes (the count functions ignore it, the bytes functions sum it);
+    with ``unwrap`` it is the extracted value, the unwrapped label removed and the post-filters
+    applied, and lines without the label are skipped. Entries of one series come in time order;
+    series may interleave. Batches, not single rows, because a day-long query has millions of
+    rows and one ``async for`` step per row would cost more than the rest of the evaluation.
     """
 
-    def samples(
+    def sample_batches(
         self,
         query: ast.LogQueryExpr,
         unwrap: ast.Unwrap | None,
         from_ns: int,
         through_ns: int,
-    ) -> AsyncIterator[tuple[samples.Labels, int, float]]:
-        """Yield the samples of ``query`` in ``[from_ns, through_ns)``."""
+    ) -> AsyncIterator[list[SampleRow]]:
+        """Yield the samples of ``query`` in ``[from_ns, through_ns)``, a list at a time."""
         ...
 
 
@@ -93,12 +99,14 @@ async def _fetch(
     from_ns = steps.start_ns - node.range_ns - node.offset_ns
     through_ns = steps.time(steps.count - 1) - node.offset_ns + 1
     series: SeriesData = {}
-    async for labels, ts, value in source.samples(node.query, node.unwrap, from_ns, through_ns):
-        entry = series.get(labels)
-        if entry is None:
-            entry = series[labels] = ([], [])
-        entry[0].append(ts)
-        entry[1].append(value)
+    batches = source.sample_batches(node.query, node.unwrap, from_ns, through_ns)
+    async for batch in batches:
+        for labels, ts, value in batch:
+            entry = series.get(labels)
+            if entry is None:
+                entry = series[labels] = ([], [])
+            entry[0].append(ts)
+            entry[1].append(value)
     for labels, (ts_list, values) in series.items():
         if ts_list != sorted(ts_list):
             pairs = sorted(zip(ts_list, values, strict=True), key=lambda p: p[0])

@@ -125,12 +125,12 @@ class RecordingSource:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
 
-    async def samples(
+    async def sample_batches(
         self, query: ast.LogQueryExpr, unwrap: ast.Unwrap | None, from_ns: int, through_ns: int
-    ) -> AsyncIterator[tuple[samples.Labels, int, float]]:
+    ) -> AsyncIterator[list[evaluator.SampleRow]]:
         self.calls.append((from_ns, through_ns))
-        yield A, 70 * S, 1.0
-        yield A, 50 * S, 1.0  # out of order: the evaluator sorts
+        yield [(A, 70 * S, 1.0)]
+        yield [(A, 50 * S, 1.0)]  # out of order: the evaluator sorts
 
 
 async def test_fetch_range_and_shared_fetches() -> None:
