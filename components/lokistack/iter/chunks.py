@@ -75,6 +75,20 @@ def query_chunk(  # noqa: PLR0917 - one scan's parameters, called in hot loops
         stats.post_filter_lines += len(found)
         return found
     out: list[ProcessedEntry] = []
+    for decoded, indexes in _scanned_blocks(blocks, from_ns, through_ns, stats):
+        out.extend(stream.process_block(decoded, indexes))
+    head_entries = chunk.head.entries(from_ns, through_ns, "forward")
+    out.extend(_per_entry(head_entries, stream, stats))
+    stats.post_filter_lines += len(out)
+    if backward:
+        out.reverse()
+    return out
+
+
+def _scanned_blocks(
+    blocks: list[chunk_block.Block], from_ns: int, through_ns: int, stats: ScanStats
+) -> Iterator[tuple[chunk_block.DecodedBlock, range]]:
+    """Each block decoded with its entries in the range (none: skipped), counted as read."""
     for blk in blocks:
         decoded = blk.decode()
         indexes = decoded.indexes_in_range(from_ns, through_ns)
@@ -83,13 +97,7 @@ def query_chunk(  # noqa: PLR0917 - one scan's parameters, called in hot loops
         offsets = decoded.line_offsets
         stats.lines += len(indexes)
         stats.bytes += offsets[indexes.stop] - offsets[indexes.start]
-        out.extend(stream.process_block(decoded, indexes))
-    head_entries = chunk.head.entries(from_ns, through_ns, "forward")
-    out.extend(_per_entry(head_entries, stream, stats))
-    stats.post_filter_lines += len(out)
-    if backward:
-        out.reverse()
-    return out
+        yield decoded, indexes
 
 
 def _per_entry(
@@ -127,11 +135,7 @@ def chunk_samples(  # noqa: PLR0917
     :meth:`~lokistack.logql.log.pipeline.StreamPipeline.extract_sample`).
     """
     if not unwrap:
-        rows = query_chunk(chunk, stream, from_ns, through_ns, "forward", stats)
-        return [
-            (labels, ts, float(len(line) if line.isascii() else _utf8_len(line)))
-            for ts, line, labels in rows
-        ]
+        return _line_size_samples(chunk, stream, from_ns, through_ns, stats)
     out: list[SampleRow] = []
     extract = stream.extract_sample
     for ts, line, metadata in chunk.iterate(from_ns, through_ns, "forward"):
@@ -142,6 +146,35 @@ def chunk_samples(  # noqa: PLR0917
             out.append((sample[1], ts, sample[0]))
     stats.post_filter_lines += len(out)
     return out
+
+
+def _line_size_samples(
+    chunk: chunk_mod.MemChunk,
+    stream: log_pipeline.StreamPipeline,
+    from_ns: int,
+    through_ns: int,
+    stats: ScanStats,
+) -> list[SampleRow]:
+    """Samples valued at the processed line's UTF-8 size; a cut block whose lines the pipeline
+    leaves alone is measured from its offsets, without a string per line."""
+    blocks = _blocks_in_order(chunk, from_ns, through_ns) if from_ns < through_ns else None
+    if blocks is None:
+        return _sized(query_chunk(chunk, stream, from_ns, through_ns, "forward", stats))
+    out: list[SampleRow] = []
+    for decoded, indexes in _scanned_blocks(blocks, from_ns, through_ns, stats):
+        sized = stream.block_line_sizes(decoded, indexes)
+        out.extend(_sized(stream.process_block(decoded, indexes)) if sized is None else sized)
+    head_entries = chunk.head.entries(from_ns, through_ns, "forward")
+    out.extend(_sized(_per_entry(head_entries, stream, stats)))
+    stats.post_filter_lines += len(out)
+    return out
+
+
+def _sized(rows: list[ProcessedEntry]) -> list[SampleRow]:
+    return [
+        (labels, ts, float(len(line) if line.isascii() else _utf8_len(line)))
+        for ts, line, labels in rows
+    ]
 
 
 def _utf8_len(line: str) -> int:

@@ -104,6 +104,29 @@ def test_query_chunk_equals_per_entry_reference(
         assert stats.bytes == sum(len(e[1]) for e in in_range)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    raw=st.lists(entry_st, max_size=80),
+    block_size=st.sampled_from([16, 64, 256, 100_000]),
+    close=st.booleans(),
+    query=st.sampled_from(QUERIES),
+    span=st.tuples(st.integers(-5, 45), st.integers(-5, 45)),
+)
+def test_line_size_samples_equal_per_entry_reference(
+    *, raw: list[Raw], block_size: int, close: bool, query: str, span: tuple[int, int]
+) -> None:
+    """Blocks measured from their offsets (no stage, exact filters, no metadata) and blocks
+    read line by line give the same samples and counts as the per-entry reference."""
+    memchunk, accepted = _fill(raw, block_size, close)
+    stream = _stream(query)
+    stats = chunks.ScanStats()
+    got = chunks.chunk_samples(memchunk, stream, False, span[0], span[1], stats)
+    expected = _reference(accepted, stream, span[0], span[1], "forward")
+    assert got == [(labels, ts, float(len(line.encode()))) for ts, line, labels in expected]
+    assert stats.lines == len([e for e in accepted if span[0] <= e[0] < span[1]])
+    assert stats.post_filter_lines == len(expected)
+
+
 def _sorted_blocks_with_head() -> tuple[chunk.MemChunk, list[Raw]]:
     raw: list[Raw] = [(ts, f"line {ts} {'err' if ts % 3 == 0 else 'ok'}", ()) for ts in range(60)]
     return _fill(raw, 64, close=False)

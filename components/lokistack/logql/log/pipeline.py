@@ -18,6 +18,8 @@ unwrapped label is removed from the sample's labels (unless the entry carries an
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -215,6 +217,36 @@ class StreamPipeline:
         if ran is None:
             return None
         return ran[0], ran[1].labels()
+
+    def block_line_sizes(
+        self, decoded: chunk_block.DecodedBlock, indexes: range
+    ) -> list[tuple[Labels, int, float]] | None:
+        """``(labels, ts, size in bytes)`` of the entries in ``indexes`` that pass, read from the
+        block's line offsets without decoding a line, in index order; ``None`` when the pipeline
+        needs the lines (a stage, or a filter the literal scan does not answer exactly) or the
+        labels vary per entry (structured metadata).
+
+        This is what ``count_over_time``, ``rate`` and the bytes functions of a selector with
+        only literal filters need, and it costs a tuple per entry instead of a string.
+        """
+        pipeline = self._pipeline
+        if pipeline._stages or pipeline._residual_tests or decoded.has_metadata:
+            return None
+        selected = pipeline._prefilter.candidates(decoded, indexes)
+        offsets = decoded.line_offsets
+        timestamps: Sequence[int] | map[int]
+        if isinstance(selected, range) and selected.step == 1:
+            start, stop = selected.start, selected.stop
+            timestamps = decoded.timestamps[start:stop]
+            sizes = map(operator.sub, offsets[start + 1 : stop + 1], offsets[start:stop])
+        else:
+            timestamps = map(decoded.timestamps.__getitem__, selected)
+            sizes = map(
+                operator.sub,
+                map(offsets.__getitem__, [i + 1 for i in selected]),
+                map(offsets.__getitem__, selected),
+            )
+        return list(zip(itertools.repeat(self._labels), timestamps, map(float, sizes)))
 
     def process_block(
         self, decoded: chunk_block.DecodedBlock, indexes: range | None = None

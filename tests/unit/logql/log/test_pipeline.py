@@ -154,6 +154,56 @@ def test_process_block_equals_processing_each_entry(
     assert pipe.process_block(decoded, STREAM, range(start, stop)) == expected
 
 
+@given(
+    st.sampled_from(QUERIES),
+    st.lists(st.text(alphabet="abcé =1", max_size=10), min_size=1, max_size=30),
+    st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_block_line_sizes_equal_the_processed_lines_sizes(
+    query: str, lines: list[str], data: st.DataObject
+) -> None:
+    with_metadata = data.draw(st.booleans())
+    metadata: list[block.Metadata] | None = (
+        [(("m", "1"),) if i % 2 else () for i in range(len(lines))] if with_metadata else None
+    )
+    decoded = make_block(lines, metadata)
+    start = data.draw(st.integers(0, len(lines)))
+    indexes = range(start, data.draw(st.integers(start, len(lines))))
+    stream = build(query).for_stream(STREAM)
+    sizes = stream.block_line_sizes(decoded, indexes)
+    if sizes is None:
+        return
+    expected = [
+        (labels, ts, float(len(line.encode())))
+        for ts, line, labels in stream.process_block(decoded, indexes)
+    ]
+    assert sizes == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "measured"),
+    [
+        ('{app="a"}', True),
+        ('{app="a"} |= "ab" != "c"', True),  # literal filters: the block scan is exact
+        ('{app="a"} |~ "ab+c"', False),  # a regex test runs on each line
+        ('{app="a"} | logfmt', False),
+        ('{app="a"} | line_format "{{.app}}"', False),
+    ],
+)
+def test_block_line_sizes_only_when_lines_are_not_needed(query: str, measured: bool) -> None:
+    stream = build(query).for_stream(STREAM)
+    plain = make_block(["ab", "abc", "é ab"])
+    assert (stream.block_line_sizes(plain, range(3)) is not None) is measured
+    with_metadata = make_block(["ab", "abc", "é ab"], [(), (("m", "1"),), ()])
+    assert stream.block_line_sizes(with_metadata, range(3)) is None
+    if measured and query == '{app="a"}':
+        assert stream.block_line_sizes(plain, range(1, 3)) == [
+            (STREAM, 101, 3.0),
+            (STREAM, 102, 5.0),
+        ]
+
+
 def test_process_block_defaults_to_the_whole_block() -> None:
     decoded = make_block(["x needle", "y", "z needle"])
     assert build('{app="a"} |= "needle"').process_block(decoded, STREAM) == [
