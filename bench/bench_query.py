@@ -31,7 +31,7 @@ this client share the machine's cores.
 Knobs (environment): BENCH_QUERY_GB (2), BENCH_QUERY_RF (1), BENCH_QUERY_QUERIES (all:
 ``literal,regex,json,metric``), BENCH_QUERY_REPEATS (1; the fastest run is reported),
 BENCH_QUERY_CHUNK_CACHE_MB (0), BENCH_QUERY_DIR. ``ensure_dataset`` and ``start_querier`` are
-meant for other read-path benchmarks (a query frontend over several queriers) to reuse.
+meant for other read-path benchmarks to reuse (``bench_frontend``: a frontend over queriers).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import multiprocessing
 import os
@@ -584,7 +585,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def query_range(
-    url: str, dataset: Dataset, query: Query, timeout: float = 900.0
+    url: str,
+    dataset: Dataset,
+    query: Query,
+    timeout: float = 900.0,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """One ``query_range`` over the whole dataset: (wall seconds, decoded response)."""
     params = {
@@ -597,7 +602,7 @@ def query_range(
         params["step"] = query.step
     request = urllib.request.Request(
         f"{url}/loki/api/v1/query_range?{urllib.parse.urlencode(params)}",
-        headers={"X-Scope-OrgID": dataset.tenant},
+        headers={"X-Scope-OrgID": dataset.tenant, **(headers or {})},
     )
     started = time.perf_counter()
     try:
@@ -621,6 +626,8 @@ class QueryResult:
     bytes_scanned: int
     lines_scanned: int
     results: int
+    digest: str
+    """A hash of ``data.result``, to tell whether two setups gave the same answer."""
 
     def __str__(self) -> str:
         mb = self.bytes_scanned / 1e6
@@ -660,6 +667,7 @@ def measure(
     querier_pids: Sequence[int],
     minio_pid: int,
     repeats: int = 1,
+    headers: Mapping[str, str] | None = None,
 ) -> QueryResult:
     """The fastest of ``repeats`` runs of ``query`` sent to ``url``, with the CPU time the
     read path's processes (``querier_pids``: queriers, a frontend) and MinIO spent on it."""
@@ -670,7 +678,7 @@ def measure(
     best: QueryResult | None = None
     for _ in range(repeats):
         querier_before, minio_before = querier_cpu(), cpu_seconds(minio_pid)
-        seconds, body = query_range(url, dataset, query)
+        seconds, body = query_range(url, dataset, query, headers=headers)
         summary = body["data"]["stats"]["summary"]
         result = QueryResult(
             query,
@@ -680,6 +688,7 @@ def measure(
             int(summary["totalBytesProcessed"]),
             int(summary["totalLinesProcessed"]),
             _result_count(body),
+            hashlib.sha256(json.dumps(body["data"]["result"]).encode()).hexdigest()[:16],
         )
         if best is None or result.seconds < best.seconds:
             best = result
@@ -687,7 +696,7 @@ def measure(
     return best
 
 
-def _warm_up(url: str, dataset: Dataset) -> Note:
+def warm_up(url: str, dataset: Dataset) -> Note:
     """Download the index into the querier's cache, so the first query does not pay for it."""
     params = urllib.parse.urlencode(
         {"start": str(dataset.start_ns), "end": str(dataset.end_ns), "match[]": '{app=~".+"}'}
@@ -720,7 +729,7 @@ def run() -> list[QueryResult | Note]:
         querier = start_querier(pathlib.Path(tmp), server, dataset, settings=settings)
         try:
             assert querier.process is not None and server.process is not None
-            report.append(_warm_up(querier.url, dataset))
+            report.append(warm_up(querier.url, dataset))
             for query in selected:
                 report.append(
                     measure(
