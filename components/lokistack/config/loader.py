@@ -250,7 +250,8 @@ def _validate_ingester(ingester: schema.Ingester) -> None:
 def validate_limits(limits: schema.Limits, path: str) -> None:
     """Checks for one set of limits; ``path`` is ``limits`` or ``overrides.<tenant>``."""
     _positive(limits.query_timeout, f"{path}.query_timeout")
-    _positive(limits.max_query_parallelism, f"{path}.max_query_parallelism")
+    # max_query_parallelism may be 0, as in Loki: the frontend then refuses the tenant's
+    # queries with a 429 (decoding already refuses negative numbers).
     _require(
         all(limits.discover_service_name),
         f"{path}.discover_service_name",

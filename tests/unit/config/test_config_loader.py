@@ -209,7 +209,7 @@ def test_duplicate_keys_are_refused() -> None:
         ("ingester: {concurrent_flushes: 0}", "ingester.concurrent_flushes", "greater than zero"),
         ("ingester: {wal: {fsync_period: 0s}}", "ingester.wal.fsync_period", "greater than zero"),
         ("ingester: {wal: {segment_size: 64KB}}", "ingester.wal.segment_size", "at least 1MB"),
-        ("limits: {max_query_parallelism: 0}", "limits.max_query_parallelism", "greater than zero"),
+        ("limits: {max_query_parallelism: -1}", "limits.max_query_parallelism", "not be negative"),
         ("limits: {query_timeout: 0s}", "limits.query_timeout", "greater than zero"),
         (
             "querier: {frontend_addresses: ['a:9095'], frontend_dns: 'b:9095'}",

@@ -41,6 +41,12 @@ def test_numeric_tenant_ids_are_strings() -> None:
     assert runtime.limits_for("12345").max_query_series == 7
 
 
+def test_zero_query_parallelism_is_accepted() -> None:
+    """Loki's way to turn a tenant's querying off; the frontend answers its queries with 429."""
+    runtime = config.parse_runtime_config("overrides:\n  t1: {max_query_parallelism: 0}\n")
+    assert runtime.limits_for("t1").max_query_parallelism == 0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -56,8 +62,8 @@ def test_numeric_tenant_ids_are_strings() -> None:
             " (KB, MB, GB, TB)",
         ),
         (
-            "overrides:\n  t1:\n    max_query_parallelism: 0\n",
-            "config error: overrides.t1.max_query_parallelism: must be greater than zero",
+            "overrides:\n  t1:\n    max_query_parallelism: -1\n",
+            "config error: overrides.t1.max_query_parallelism: must not be negative, got -1",
         ),
         (
             "overrides:\n  t1: 5\n",
