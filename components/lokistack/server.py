@@ -9,6 +9,7 @@ what Loki's server does for every route: ``/ready`` (combining the components' c
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import re
 import time
@@ -36,6 +37,10 @@ ReadinessCheck = Callable[[], str | None]
 """Returns None when the component is ready, or the reason it is not."""
 
 _ROUTE_CHARS = re.compile(r"[^a-zA-Z0-9]+")
+
+
+def _ms(duration: datetime.timedelta) -> int:
+    return round(duration.total_seconds() * 1000)
 
 
 def route_name(path: str) -> str:
@@ -69,6 +74,13 @@ class Server:
             options=[
                 ("grpc.max_receive_message_length", server_cfg.grpc_server_max_recv_msg_size),
                 ("grpc.max_send_message_length", server_cfg.grpc_server_max_send_msg_size),
+                # Keepalive. gRPC core (1.85) gives up on an unanswered keepalive ping only
+                # after grpc.http2.ping_timeout_ms (1m by default), so that is set too; and it
+                # keeps pinging a peer that sends nothing (a frozen querier with a sub-query).
+                ("grpc.keepalive_time_ms", _ms(server_cfg.grpc_server_keepalive_time)),
+                ("grpc.keepalive_timeout_ms", _ms(server_cfg.grpc_server_keepalive_timeout)),
+                ("grpc.http2.ping_timeout_ms", _ms(server_cfg.grpc_server_keepalive_timeout)),
+                ("grpc.http2.max_pings_without_data", 0),
             ]
         )
 

@@ -158,6 +158,8 @@ def _validate_server(server: schema.Server) -> None:
     _require(not same, "server.grpc_listen_port", "must differ from server.http_listen_port")
     _positive(server.grpc_server_max_recv_msg_size, "server.grpc_server_max_recv_msg_size")
     _positive(server.grpc_server_max_send_msg_size, "server.grpc_server_max_send_msg_size")
+    _positive(server.grpc_server_keepalive_time, "server.grpc_server_keepalive_time")
+    _positive(server.grpc_server_keepalive_timeout, "server.grpc_server_keepalive_timeout")
 
 
 def _validate_storage(storage: schema.Storage) -> None:

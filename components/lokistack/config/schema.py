@@ -82,6 +82,11 @@ class Server:
     grpc_listen_port: int = 9095
     grpc_server_max_recv_msg_size: Bytes = 4 * _MIB
     grpc_server_max_send_msg_size: Bytes = 4 * _MIB
+    # Pings on every gRPC connection this process serves; a peer that does not answer within the
+    # timeout is dropped with its calls (a querier on a lost node gives its sub-queries back).
+    # Loki's defaults are 2h and 20s; ours notice a silent peer well within a query's timeout.
+    grpc_server_keepalive_time: datetime.timedelta = datetime.timedelta(seconds=10)
+    grpc_server_keepalive_timeout: datetime.timedelta = datetime.timedelta(seconds=10)
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"  # auto = JSON unless stderr is a terminal (decided at start)
     graceful_shutdown_timeout: datetime.timedelta = datetime.timedelta(seconds=30)

@@ -13,8 +13,10 @@ frontend keeps the client's step grid, so even then both evaluate the same times
 
 Metric pieces older than ``query_ingesters_within`` (3h) are cached: the same query again is
 answered from the cache (hit counter up, same answer), and not with ``Cache-Control: no-cache``.
-Finally a querier is killed while it holds sub-queries of a query in flight: the frontend gives
-them to the other queriers and the answer is still right.
+A querier frozen with sub-queries in hand (SIGSTOP: its connections stay open) is dropped by the
+frontend's gRPC keepalive and the query completes on the others. Finally a querier is killed
+while it holds sub-queries of a query in flight: the frontend gives them to the other queriers
+and the answer is still right.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from testinfra import minio as minio_infra
@@ -54,6 +56,13 @@ METRIC_QUERIES = (
 )
 CACHED_QUERY = f"sum by (level) (count_over_time({SELECTOR} | logfmt [10m]))"
 SLOW_QUERY = f'{SELECTOR} |~ "(?i)msg=.*(ä|<tag>|&).*"'
+
+
+FRONTEND_KEEPALIVE: Final = {
+    "grpc_server_keepalive_time": "2s",
+    "grpc_server_keepalive_timeout": "2s",
+}
+"""Short, so a frozen querier is dropped within seconds (the defaults are 10s and 10s)."""
 
 
 def _lines(data_start: int) -> dict[str, list[tuple[int, str]]]:
@@ -162,7 +171,9 @@ def read_path(
     frontend = lokistack_process.LokistackProcess(
         "query-frontend",
         tmp_path / "query-frontend",
-        lokistack_process.deep_merge(settings, {"target": "query-frontend"}),
+        lokistack_process.deep_merge(
+            settings, {"target": "query-frontend", "server": FRONTEND_KEEPALIVE}
+        ),
     )
     address = f"127.0.0.1:{frontend.grpc_port}"
     queriers = [
@@ -303,6 +314,7 @@ def test_frontend_answers_as_one_querier(
         assert sum(int(value) for _, value in series["values"]) == LINES_PER_APP, series["metric"]
 
     _check_results_cache(frontend, direct, window)
+    _check_frozen_querier_gives_its_pieces_back(frontend, queriers, window)
     _check_querier_killed_mid_query(frontend, queriers, window)
 
 
@@ -337,6 +349,37 @@ def _check_results_cache(
     ]
     assert uncached == reference
     assert frontend.metric(hits) == hits_before, "a no-cache query was served from the cache"
+
+
+def _check_frozen_querier_gives_its_pieces_back(
+    frontend: lokistack_process.LokistackProcess,
+    queriers: Sequence[lokistack_process.LokistackProcess],
+    window: Mapping[str, Any],
+) -> None:
+    """A querier that holds sub-queries and stops answering without closing its connections (a
+    lost node; here SIGSTOP) is dropped by the frontend's gRPC keepalive, and its pieces run on
+    the others: the query completes while it is still frozen. Thawed, it connects again."""
+    direct, victim = queriers[0], queriers[-1]
+    params: dict[str, Any] = {"query": SLOW_QUERY, "direction": "forward", "limit": 100_000}
+    reference = _query_range(direct, **params, **window)["data"]["result"]
+    retries_before = frontend.metric("loki_query_frontend_retries_total")
+    assert victim.process is not None and victim.process.popen is not None
+    victim.process.popen.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = _query_range(frontend, **params, **window)["data"]["result"]
+        took = time.monotonic() - started
+    finally:
+        victim.process.popen.send_signal(signal.SIGCONT)
+    assert result == reference
+    assert frontend.metric("loki_query_frontend_retries_total") > retries_before, (
+        f"no piece was retried; the query took {took:.1f}s"
+    )
+    polling.wait_until(
+        lambda: frontend.metric("loki_query_frontend_connected_clients") == len(queriers),
+        timeout=30,
+        describe="the thawed querier did not connect again",
+    )
 
 
 def _check_querier_killed_mid_query(
