@@ -33,6 +33,7 @@ from lokistack.distributor import distributor as distributor_mod
 from lokistack.distributor import http as distributor_http
 from lokistack.frontend import frontend as frontend_mod
 from lokistack.frontend import http as frontend_http
+from lokistack.frontend import tail_proxy
 from lokistack.ingester import ingester as ingester_mod
 from lokistack.proto import frontend_pb2_grpc, push_pb2_grpc, querier_pb2_grpc
 from lokistack.querier import chunk_cache, ingesters, worker
@@ -333,6 +334,10 @@ def _add_frontend(process: Process, overrides: limits.Overrides) -> None:
     api = frontend_http.FrontendAPI(cfg, overrides, frontend)
     server.add_routes(api.routes())
     process.shutdowns.append(frontend.stop)
+    if frontend_cfg.tail_proxy_url:
+        proxy = tail_proxy.TailProxy(frontend_cfg.tail_proxy_url)
+        server.add_routes(proxy.routes())
+        process.shutdowns.append(proxy.stop)
 
 
 async def serve(cfg: config.Config) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -145,6 +146,13 @@ def validate(cfg: schema.Config) -> None:
     _positive(frontend.max_outstanding_per_tenant, "frontend.max_outstanding_per_tenant")
     if frontend.results_cache.enabled:
         _positive(frontend.results_cache.ttl, "frontend.results_cache.ttl")
+    if frontend.tail_proxy_url:
+        parsed = urllib.parse.urlsplit(frontend.tail_proxy_url)
+        _require(
+            parsed.scheme in ("http", "https") and bool(parsed.netloc) and parsed.path in ("", "/"),
+            "frontend.tail_proxy_url",
+            f"expected http://host:port, got '{frontend.tail_proxy_url}'",
+        )
     _require(bool(cfg.compactor.working_directory), "compactor.working_directory", "must be set")
     _positive(cfg.compactor.compaction_interval, "compactor.compaction_interval")
     _positive(cfg.runtime_config.period, "runtime_config.period")

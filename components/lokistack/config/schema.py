@@ -305,6 +305,7 @@ class Frontend:
     max_retries: int = 5
     align_queries_with_step: bool = False
     log_queries_longer_than: datetime.timedelta = _ZERO
+    tail_proxy_url: str = ""  # a querier's http://host:port; "" = the frontend serves no tail
     results_cache: ResultsCache = dataclasses.field(default_factory=ResultsCache)
 
 

@@ -115,6 +115,10 @@ def build_config(stack: Stack, settings: Settings) -> config.Config:
     frontend = common.service_address(
         stack, settings, common.grpc_service_name(stack, "query-frontend"), common.GRPC_PORT
     )
+    # Clients query the frontend's Service; it relays their live tails to the queriers'.
+    querier_http = common.service_address(
+        stack, settings, common.http_service_name(stack, "querier"), common.HTTP_PORT
+    )
     cfg = config.Config(
         auth_enabled=True,  # tenants come from X-Scope-OrgID, so per-tenant limits mean something
         server=config.Server(
@@ -152,6 +156,7 @@ def build_config(stack: Stack, settings: Settings) -> config.Config:
             frontend_dns=frontend,
             index_cache_dir=f"{DATA_DIR}/index-cache",
         ),
+        frontend=config.Frontend(tail_proxy_url=f"http://{querier_http}"),
         compactor=config.Compactor(working_directory=f"{DATA_DIR}/compactor"),
     )
     config.validate(cfg)

@@ -16,11 +16,13 @@ answered from the cache (hit counter up, same answer), and not with ``Cache-Cont
 A querier frozen with sub-queries in hand (SIGSTOP: its connections stay open) is dropped by the
 frontend's gRPC keepalive and the query completes on the others. Finally a querier is killed
 while it holds sub-queries of a query in flight: the frontend gives them to the other queriers
-and the answer is still right.
+and the answer is still right. Last, a live tail through the frontend (relayed to a querier)
+gets the newest lines and then a line pushed while it is open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import pathlib
@@ -32,8 +34,10 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+import aiohttp
 import pytest
 from testinfra import minio as minio_infra
+from testinfra import processes
 
 from tests.support import component_logs, lokistack_process, polling, push, stacks, stored
 
@@ -168,11 +172,17 @@ def read_path(
 ) -> Iterator[tuple[lokistack_process.LokistackProcess, list[lokistack_process.LokistackProcess]]]:
     """A query frontend and (not started yet) three queriers pointed at its gRPC port."""
     _, settings = write_path
+    tail_querier_port = processes.free_port()  # querier-0's: the frontend relays tails to it
     frontend = lokistack_process.LokistackProcess(
         "query-frontend",
         tmp_path / "query-frontend",
         lokistack_process.deep_merge(
-            settings, {"target": "query-frontend", "server": FRONTEND_KEEPALIVE}
+            settings,
+            {
+                "target": "query-frontend",
+                "server": FRONTEND_KEEPALIVE,
+                "frontend": {"tail_proxy_url": f"http://127.0.0.1:{tail_querier_port}"},
+            },
         ),
     )
     address = f"127.0.0.1:{frontend.grpc_port}"
@@ -184,6 +194,7 @@ def read_path(
                 settings, {"target": "querier", "querier": {"frontend_addresses": [address]}}
             ),
             env={"KUBECONFIG": str(kubeconfig)},
+            http_port=tail_querier_port if i == 0 else 0,
         )
         for i in range(QUERIERS)
     ]
@@ -316,6 +327,7 @@ def test_frontend_answers_as_one_querier(
     _check_results_cache(frontend, direct, window)
     _check_frozen_querier_gives_its_pieces_back(frontend, queriers, window)
     _check_querier_killed_mid_query(frontend, queriers, window)
+    asyncio.run(_check_tail_through_the_frontend(stack, frontend, streams))
 
 
 def _check_results_cache(
@@ -422,3 +434,44 @@ def _check_querier_killed_mid_query(
     for direction in ("forward", "backward"):
         _same(frontend, direct, query=SELECTOR, direction=direction, limit=1000, **window)
     _same(frontend, direct, query=METRIC_QUERIES[1], step=STEP_S, **window)
+
+
+async def _check_tail_through_the_frontend(
+    stack: stacks.WritePath,
+    frontend: lokistack_process.LokistackProcess,
+    streams: Mapping[str, list[tuple[int, str]]],
+) -> None:
+    """Live tail through the frontend (relayed to querier-0): the newest lines as history, then
+    a line pushed now; bad LogQL is refused by the frontend itself."""
+    selector = '{job="fe", app="a0"}'
+    newest = streams[selector][-3:]
+    url = frontend.url.replace("http://", "ws://") + "/loki/api/v1/tail"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, params={"query": selector, "limit": "3"}) as ws,
+    ):
+        received: list[tuple[int, str]] = []
+        async with asyncio.timeout(20):
+            while len(received) < len(newest):
+                message = await ws.receive()
+                assert message.type == aiohttp.WSMsgType.TEXT, message
+                for stream in json.loads(message.data)["streams"]:
+                    received += [(int(ts), line) for ts, line in stream["values"]]
+        assert received == newest
+        now = time.time_ns()
+        live = {selector: [(now, "live through the frontend")]}
+        answer = await asyncio.to_thread(
+            push.post, stack.distributor.url + "/loki/api/v1/push", push.protobuf_body(live)
+        )
+        assert answer == push.Answer(204, ""), answer
+        async with asyncio.timeout(20):
+            message = await ws.receive()
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        values = [v for stream in json.loads(message.data)["streams"] for v in stream["values"]]
+        assert values == [[str(now), "live through the frontend"]]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(frontend.url + "/loki/api/v1/tail", params={"query": '{job="fe"'}) as bad,
+    ):
+        assert bad.status == 400
+        assert "parse error" in await bad.text()

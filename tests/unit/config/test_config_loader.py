@@ -211,6 +211,12 @@ def test_duplicate_keys_are_refused() -> None:
         ("ingester: {wal: {segment_size: 64KB}}", "ingester.wal.segment_size", "at least 1MB"),
         ("limits: {max_query_parallelism: -1}", "limits.max_query_parallelism", "not be negative"),
         ("limits: {query_timeout: 0s}", "limits.query_timeout", "greater than zero"),
+        ("frontend: {tail_proxy_url: 'q:3100'}", "frontend.tail_proxy_url", "http://host:port"),
+        (
+            "frontend: {tail_proxy_url: 'http://q:3100/loki'}",
+            "frontend.tail_proxy_url",
+            "http://host:port",
+        ),
         (
             "querier: {frontend_addresses: ['a:9095'], frontend_dns: 'b:9095'}",
             "querier.frontend_dns",
