@@ -12,37 +12,23 @@ the querier's envelope and escaping, so a client cannot tell a split query from 
 * Statistics are summed, as Loki's ``Result.MergeSplit`` does, and the summary's derived rates
   recomputed from the sums.
 
-The JSON writer reimplements the few Go escaping rules the querier follows (lines HTML-escaped,
-everything else not), since components do not import each other.
+The body is written with :mod:`lokistack.loghttp.encoding`, the querier's own JSON writer (lines
+HTML-escaped, everything else not, stats floats rounded as Loki rounds them).
 """
 
 from __future__ import annotations
 
-import decimal
 import heapq
 import itertools
-import json
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
+from lokistack.loghttp import encoding
 from lokistack.model import labels as model_labels
 
 Direction = Literal["forward", "backward"]
 Json = Any
 """A parsed JSON value."""
-
-_DUMPS: Final = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
-).encode
-_SHORT_ESCAPE: Final = re.compile(r"\\[\\bf]")
-_GO_ESCAPES: Final = {"\\\\": "\\\\", "\\b": "\\u0008", "\\f": "\\u000c"}
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_HTML: Final = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
-_SEPARATORS: Final = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-_MAX_LOSSY: Final = 0x4FFFFFF
-"""json-iterator's ``WriteFloat64Lossy`` writes larger magnitudes in full."""
 
 
 def merge_responses(parts: Sequence[Mapping[str, Json]], direction: Direction, limit: int) -> bytes:
@@ -182,12 +168,13 @@ def response(
     """
     head = '{"status":"success",'
     if warnings:
-        head += '"warnings":' + _plain(_DUMPS(list(warnings))) + ","
-    head += '"data":{"resultType":' + _plain(_DUMPS(result_type)) + ","
+        head += '"warnings":' + encoding.json_text(list(warnings)) + ","
+    head += '"data":{"resultType":' + encoding.json_text(result_type) + ","
     if encoding_flags:
-        head += '"encodingFlags":' + _plain(_DUMPS(list(encoding_flags))) + ","
-    body = _streams(result) if result_type == "streams" else _plain(_DUMPS(result))
-    return (head + '"result":' + body + ',"stats":' + _tree(stats) + "}}\n").encode()
+        head += '"encodingFlags":' + encoding.json_text(list(encoding_flags)) + ","
+    body = _streams(result) if result_type == "streams" else encoding.json_text(result)
+    stats_text = encoding.stats_tree_text(stats)
+    return (head + '"result":' + body + ',"stats":' + stats_text + "}}\n").encode()
 
 
 def _label_string(labels: Mapping[str, str]) -> str:
@@ -261,84 +248,21 @@ def _streams(result: Sequence[Mapping[str, Json]]) -> str:
     for stream in result:
         values = stream["values"]
         if all(len(entry) == 2 for entry in values):
-            encoded = _html(_DUMPS(values))
+            encoded = encoding.json_html_text(values)
         else:
             encoded = (
                 "["
                 + ",".join(
                     "["
-                    + _plain(_DUMPS(entry[0]))
+                    + encoding.json_text(entry[0])
                     + ","
-                    + _html(_DUMPS(entry[1]))
-                    + "".join("," + _plain(_DUMPS(extra)) for extra in entry[2:])
+                    + encoding.json_html_text(entry[1])
+                    + "".join("," + encoding.json_text(extra) for extra in entry[2:])
                     + "]"
                     for entry in values
                 )
                 + "]"
             )
-        parts.append('{"stream":' + _plain(_DUMPS(stream["stream"])) + ',"values":' + encoded + "}")
+        labels = encoding.json_text(stream["stream"])
+        parts.append('{"stream":' + labels + ',"values":' + encoded + "}")
     return "[" + ",".join(parts) + "]"
-
-
-def _go_escapes(text: str) -> str:
-    """Python writes ``\\b`` and ``\\f``; Go writes ``\\u0008`` and ``\\u000c``."""
-    if "\\b" not in text and "\\f" not in text:
-        return text
-    return _SHORT_ESCAPE.sub(lambda m: _GO_ESCAPES[m.group()], text)
-
-
-def _plain(text: str) -> str:
-    """json-iterator's ``WriteString``: Go's control escapes, lone surrogates as raw U+FFFD."""
-    text = _go_escapes(text)
-    if not text.isascii() and _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _html(text: str) -> str:
-    """``WriteStringWithHTMLEscaped``: also ``<>&``, U+2028, U+2029 (lone surrogates: U+FFFD)."""
-    text = _go_escapes(text)
-    for char, escape in _HTML:
-        if char in text:
-            text = text.replace(char, escape)
-    if not text.isascii():
-        for char, escape in _SEPARATORS:
-            if char in text:
-                text = text.replace(char, escape)
-        if _SURROGATE.search(text):
-            text = _SURROGATE.sub(lambda _: "\\ufffd", text)
-    return text
-
-
-def _tree(value: Json) -> str:
-    """A stats tree as the querier writes it: ints, bools, floats rounded to six decimals."""
-    if isinstance(value, Mapping):
-        return "{" + ",".join(_DUMPS(key) + ":" + _tree(item) for key, item in value.items()) + "}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _float_text(_lossy(value))
-    return str(value)
-
-
-def _lossy(value: float) -> int | float:
-    """json-iterator's ``WriteFloat64Lossy``: round half up to six decimals."""
-    if not math.isfinite(value):
-        return 0
-    magnitude = abs(value)
-    if magnitude > _MAX_LOSSY:
-        return value
-    scaled = int(magnitude * 1e6 + 0.5)
-    number: int | float = scaled // 1_000_000 if scaled % 1_000_000 == 0 else scaled / 1e6
-    return -number if value < 0 else number
-
-
-def _float_text(value: int | float) -> str:
-    """Go's shortest float text: no exponent between 1e-6 and 1e21, no trailing ``.0``."""
-    if isinstance(value, int):
-        return str(value)
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        return repr(value)
-    text = format(decimal.Decimal(repr(value)), "f")
-    return text[:-2] if text.endswith(".0") else text

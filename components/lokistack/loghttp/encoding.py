@@ -20,7 +20,7 @@ import decimal
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from lokistack.model import labels as model_labels
@@ -277,6 +277,22 @@ def encode_json(obj: object) -> bytes:
     return _plain(_DUMPS(obj)).encode()
 
 
+def json_text(obj: object) -> str:
+    """:func:`encode_json` as text: labels, metric values, warnings and other plain strings."""
+    return _plain(_DUMPS(obj))
+
+
+def json_html_text(obj: object) -> str:
+    """Compact JSON like ``WriteStringWithHTMLEscaped``: how the querier writes log lines."""
+    return _html(_DUMPS(obj))
+
+
+def stats_tree_text(tree: Mapping[str, Any]) -> str:
+    """A parsed ``stats`` tree written back as the querier writes it, floats rounded to six
+    decimals (``WriteFloat64Lossy``): for trees summed from several answers."""
+    return _tree(tree, lossy=True)
+
+
 def encode_streams(streams: Sequence[tuple[Labels, Sequence[tuple[int, str]]]]) -> bytes:
     """``data.result`` of a log query: ``[{"stream":{..},"values":[["<ns>","<line>"],..]},..]``."""
     parts = [
@@ -469,14 +485,17 @@ def _lossy(value: float) -> int | float:
     return -number if value < 0 else number
 
 
-def _tree(value: object) -> str:
-    """Write a stats tree: fixed ASCII keys, ints, bools, floats as json-iterator writes them."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f'"{key}":{_tree(item)}' for key, item in value.items()) + "}"
+def _tree(value: object, *, lossy: bool = False) -> str:
+    """Write a stats tree: ints, bools, floats as json-iterator writes them (``lossy``: rounded
+    to six decimals first, as ``WriteFloat64Lossy``)."""
+    if isinstance(value, Mapping):
+        items = (_DUMPS(key) + ":" + _tree(item, lossy=lossy) for key, item in value.items())
+        return "{" + ",".join(items) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return _float64_text(value)
+        number = _lossy(value) if lossy else value
+        return str(number) if isinstance(number, int) else _float64_text(number)
     return str(value)
 
 
