@@ -14,22 +14,13 @@ from aiohttp import web
 
 from lokistack.distributor import decode
 from lokistack.distributor import distributor as distributor_mod
+from lokistack.loghttp import requests
 from lokistack.model import tenant as model_tenant
 
 log = logging.getLogger(__name__)
 
 PUSH_PATH = "/loki/api/v1/push"
 LEGACY_PUSH_PATH = "/api/prom/push"
-
-
-def error_response(status: int, message: str) -> web.Response:
-    return web.Response(
-        status=status,
-        text=message + "\n",
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
 
 
 class PushHandler:
@@ -53,7 +44,7 @@ class PushHandler:
             )
         except model_tenant.TenantError as error:
             status = 401 if str(error) == "no org id" else 400
-            return error_response(status, str(error))
+            return requests.error_response(status, str(error))
 
         limit = self.decode_limits.max_recv_msg_size
         length = request.content_length
@@ -74,17 +65,17 @@ class PushHandler:
         except decode.PushDecodeError as error:
             if error.reason:
                 distributor_mod.DISCARDED_BYTES.labels(error.reason, tenant).inc(len(body))
-            return error_response(error.status, error.message)
+            return requests.error_response(error.status, error.message)
 
         try:
             await self.distributor.push(tenant, push_request)
         except distributor_mod.PushError as failure:
-            return error_response(failure.status, failure.message)
+            return requests.error_response(failure.status, failure.message)
         return web.Response(status=204)
 
     def _too_large(self, tenant: str, size: int, limit: int) -> web.Response:
         distributor_mod.DISCARDED_BYTES.labels("request_body_too_large", tenant).inc(size)
-        return error_response(
+        return requests.error_response(
             413,
             f"request body too large: message size too large than max ({size} vs {limit})",
         )

@@ -12,10 +12,9 @@ import datetime
 
 import grpc
 
+from lokistack.model import tenant as model_tenant
 from lokistack.proto import push_pb2, push_pb2_grpc
-
-TENANT_METADATA_KEY = "x-scope-orgid"
-MAX_MESSAGE_SIZE = 100 * 1024 * 1024  # Loki's ingester client default, both directions
+from lokistack.ring import client
 
 _STATUS_FOR_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -42,16 +41,7 @@ class IngesterClients:
     def _stub(self, addr: str) -> push_pb2_grpc.PusherStub:
         stub = self._stubs.get(addr)
         if stub is None:
-            channel = grpc.aio.insecure_channel(
-                addr,
-                options=[
-                    ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
-                    ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
-                    # Reconnect quickly to an ingester that restarts at the same address.
-                    ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.max_reconnect_backoff_ms", 2000),
-                ],
-            )
+            channel = client.ingester_channel(addr)
             self._channels[addr] = channel
             stub = push_pb2_grpc.PusherStub(channel)
             self._stubs[addr] = stub
@@ -64,7 +54,7 @@ class IngesterClients:
             # A dead ingester then costs the timeout, which matters only when quorum is lost.
             await self._stub(addr).Push(
                 request,
-                metadata=((TENANT_METADATA_KEY, tenant),),
+                metadata=((model_tenant.GRPC_METADATA_KEY, tenant),),
                 timeout=self.timeout,
                 wait_for_ready=True,
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Final, Literal
 
 from lokistack.logql.syntax import ast
@@ -115,7 +115,7 @@ def max_range_and_offset_ns(expr: ast.Expr) -> tuple[int, int]:
     They are maxima over all range aggregations independently, not of one aggregation's sum;
     a log query has neither, ``(0, 0)``.
     """
-    ranges = list(_range_aggregations(expr))
+    ranges = list(ast.range_aggregations(expr))
     if not ranges:
         return 0, 0
     return max(r.range_ns for r in ranges), max(r.offset_ns for r in ranges)
@@ -183,17 +183,6 @@ def _last_step_before_boundary(t: int, step_ns: int, interval_ns: int) -> int:
     if target == next_boundary:
         target -= step_ns
     return target
-
-
-def _range_aggregations(expr: ast.Expr) -> Iterator[ast.RangeAggregation]:
-    """Every range aggregation in ``expr``, depth first."""
-    if isinstance(expr, ast.RangeAggregation):
-        yield expr
-    elif isinstance(expr, ast.VectorAggregation | ast.LabelReplace):
-        yield from _range_aggregations(expr.inner)
-    elif isinstance(expr, ast.BinaryOp):
-        yield from _range_aggregations(expr.lhs)
-        yield from _range_aggregations(expr.rhs)
 
 
 def _check_step(step_ns: int) -> None:

@@ -31,6 +31,7 @@ from lokistack.ingester import flush
 from lokistack.ingester import instance as tenant_instance
 from lokistack.ingester import query as ingester_query
 from lokistack.ingester import stream as stream_mod
+from lokistack.model import tenant as model_tenant
 from lokistack.proto import push_pb2, push_pb2_grpc
 from lokistack.storage import chunk_store, index_shipper, objstore
 from lokistack.wal import checkpoint as wal_checkpoint
@@ -40,7 +41,6 @@ from lokistack.wal import replay as wal_replay
 
 log = logging.getLogger(__name__)
 
-TENANT_METADATA_KEY = "x-scope-orgid"
 REPLAY_YIELD_EVERY = 500  # records between yields to the event loop during replay
 
 GRPC_CODE_FOR_STATUS: dict[int, grpc.StatusCode] = {
@@ -253,7 +253,7 @@ class Ingester(push_pb2_grpc.PusherServicer):
         request: push_pb2.PushRequest,
         context: grpc.aio.ServicerContext[push_pb2.PushRequest, push_pb2.PushResponse],
     ) -> push_pb2.PushResponse:
-        tenant = dict(context.invocation_metadata() or ()).get(TENANT_METADATA_KEY)
+        tenant = dict(context.invocation_metadata() or ()).get(model_tenant.GRPC_METADATA_KEY)
         if not tenant or not isinstance(tenant, str):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no org id")
         if self.read_only or not self.replayed:

@@ -23,10 +23,9 @@ from lokistack.logql import syntax
 from lokistack.logql.log import pipeline as log_pipeline
 from lokistack.logql.syntax import ast
 from lokistack.model import labels as model_labels
+from lokistack.model import tenant as model_tenant
 from lokistack.proto import querier_pb2, querier_pb2_grpc
 from lokistack.wal import record as wal_record
-
-TENANT_METADATA_KEY = "x-scope-orgid"
 
 Labels = model_labels.Labels
 
@@ -44,7 +43,7 @@ async def _abort(context: Any, code: grpc.StatusCode, message: str) -> NoReturn:
 
 
 def _tenant(context: Any) -> str:
-    tenant = dict(context.invocation_metadata() or ()).get(TENANT_METADATA_KEY)
+    tenant = dict(context.invocation_metadata() or ()).get(model_tenant.GRPC_METADATA_KEY)
     if not tenant or not isinstance(tenant, str):
         raise _BadRequestError("no org id")
     return tenant

@@ -12,6 +12,9 @@ MAX_TENANT_ID_LENGTH: Final = 150
 NO_AUTH_TENANT: Final = "fake"
 """The tenant every request gets when ``auth_enabled`` is false."""
 
+GRPC_METADATA_KEY: Final = "x-scope-orgid"
+"""Where the tenant travels between components over gRPC, as Loki's ``X-Scope-OrgID``."""
+
 NO_ORG_ID: Final = "no org id"
 MULTIPLE_ORG_IDS: Final = "multiple org IDs present"
 

@@ -42,14 +42,13 @@ import grpc
 from lokistack.iter import entries
 from lokistack.loghttp import encoding
 from lokistack.model import labels as model_labels
+from lokistack.model import tenant as model_tenant
 from lokistack.proto import querier_pb2, querier_pb2_grpc
-from lokistack.ring import model
+from lokistack.ring import client, model
 from lokistack.ring import ring as ring_mod
 
 log = logging.getLogger(__name__)
 
-TENANT_METADATA_KEY = "x-scope-orgid"
-MAX_MESSAGE_SIZE = 100 * 1024 * 1024  # as the distributor's ingester client
 READ_STATES = frozenset({model.InstanceState.ACTIVE, model.InstanceState.LEAVING})
 TAIL_RECONNECT_PERIOD = 5.0  # seconds between attempts to reach ingesters a tail lost or lacks
 TAIL_DEDUPE_WINDOW = 50_000  # recent (labels, ts, line) keys a tail remembers to drop replicas
@@ -207,15 +206,7 @@ class IngesterQuerier:
     def _stub(self, addr: str) -> querier_pb2_grpc.QuerierAsyncStub:
         stub = self._stubs.get(addr)
         if stub is None:
-            channel = grpc.aio.insecure_channel(
-                addr,
-                options=[
-                    ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
-                    ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
-                    ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.max_reconnect_backoff_ms", 2000),
-                ],
-            )
+            channel = client.ingester_channel(addr)
             self._channels[addr] = channel
             created = typing.cast(
                 "querier_pb2_grpc.QuerierAsyncStub", querier_pb2_grpc.QuerierStub(channel)
@@ -271,7 +262,7 @@ class IngesterQuerier:
         return answers
 
     def _metadata(self, tenant: str) -> tuple[tuple[str, str], ...]:
-        return ((TENANT_METADATA_KEY, tenant),)
+        return ((model_tenant.GRPC_METADATA_KEY, tenant),)
 
     @staticmethod
     def _raise_refusal(error: grpc.aio.AioRpcError) -> None:

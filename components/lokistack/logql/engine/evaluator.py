@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from lokistack.logql.engine import (
@@ -76,16 +76,6 @@ class _Vectors:
 
 _Value = _Scalars | _Vectors
 _FetchKey = tuple[ast.LogQueryExpr, ast.Unwrap | None, int, int]
-
-
-def _range_aggregations(expr: ast.SampleExpr) -> Iterator[ast.RangeAggregation]:
-    if isinstance(expr, ast.RangeAggregation):
-        yield expr
-    elif isinstance(expr, ast.VectorAggregation | ast.LabelReplace):
-        yield from _range_aggregations(expr.inner)
-    elif isinstance(expr, ast.BinaryOp):
-        yield from _range_aggregations(expr.lhs)
-        yield from _range_aggregations(expr.rhs)
 
 
 def _fetch_key(node: ast.RangeAggregation) -> _FetchKey:
@@ -220,7 +210,7 @@ async def evaluate(
     if end_ns < start_ns:
         raise ValueError("end timestamp must not be before start time")
     steps = range_vector.Steps(start_ns, end_ns, step_ns)
-    nodes = {_fetch_key(node): node for node in _range_aggregations(expr)}
+    nodes = {_fetch_key(node): node for node in ast.range_aggregations(expr)}
     results = await asyncio.gather(*(_fetch(source, node, steps) for node in nodes.values()))
     value = _Evaluation(steps, dict(zip(nodes, results, strict=True))).eval(expr)
     if instant:

@@ -61,6 +61,7 @@ from lokistack.logql.syntax.ast_metric import (
     VectorLiteral,
     VectorMatching,
     VectorOp,
+    range_aggregations,
 )
 
 __all__ = [
@@ -116,4 +117,5 @@ __all__ = [
     "VectorLiteral",
     "VectorMatching",
     "VectorOp",
+    "range_aggregations",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterator
 
 from lokistack.logql.syntax import ast_log
 
@@ -243,3 +244,15 @@ SampleExpr = (
 )
 
 Expr = ast_log.LogQueryExpr | SampleExpr
+
+
+def range_aggregations(expr: Expr) -> Iterator[RangeAggregation]:
+    """Every range aggregation in ``expr``, depth first (left operand first): the log queries
+    a metric query reads, for the evaluator to fetch and the frontend to split by."""
+    if isinstance(expr, RangeAggregation):
+        yield expr
+    elif isinstance(expr, VectorAggregation | LabelReplace):
+        yield from range_aggregations(expr.inner)
+    elif isinstance(expr, BinaryOp):
+        yield from range_aggregations(expr.lhs)
+        yield from range_aggregations(expr.rhs)
