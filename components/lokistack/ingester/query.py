@@ -18,7 +18,6 @@ import grpc
 
 from lokistack.ingester import instance as tenant_instance
 from lokistack.ingester import query_scan, tailers
-from lokistack.ingester import stream as stream_mod
 from lokistack.logql import syntax
 from lokistack.logql.log import pipeline as log_pipeline
 from lokistack.logql.syntax import ast
@@ -282,15 +281,3 @@ class QueryService(querier_pb2_grpc.QuerierServicer):
         """Hand the entries of a push (the WAL records of what was stored) to the tenant's
         tails. Cheap when the tenant has none, so the ingester calls it on every push."""
         self._tails.on_records(tenant, records)
-
-    def on_push(
-        self,
-        tenant: str,
-        stream: stream_mod.Stream,
-        timestamps: Sequence[int],
-        lines: Sequence[str],
-        metadata: Sequence[stream_mod.Metadata] | None,
-    ) -> None:
-        """Run each of the tenant's tails over entries just stored in ``stream``; a tail whose
-        queue is full loses them (counted), the push never waits."""
-        self._tails.on_push(tenant, stream, timestamps, lines, metadata)

@@ -347,12 +347,12 @@ class TenantSamples:
                     yield batch
                     continue
                 # Store rows from the time ingesters also cover wait for the ingesters' rows.
-                older: list[SampleRow] = []
-                for row in batch:
-                    if row[1] >= window.ingester_from_ns:
-                        overlap.add(row)
-                    else:
-                        older.append(row)
+                boundary = window.ingester_from_ns
+                older = [row for row in batch if row[1] < boundary]
+                if len(older) < len(batch):
+                    for row in batch:
+                        if row[1] >= boundary:
+                            overlap.add(row)
                 if older:
                     yield older
             if ingester_task is None:

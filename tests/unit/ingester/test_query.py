@@ -327,7 +327,7 @@ async def test_a_full_tail_queue_drops_instead_of_blocking_pushes(served: Served
     stream_a = next(s for s in served.tenant.streams.values() if s.labels == STREAMS[0])
     with small._tails.tailing("t", (), log_pipeline.Pipeline.from_ast(())) as tailer:
         for i in range(3):
-            small.on_push("t", stream_a, [BASE + i], [f"x{i}"], None)
+            small._tails.on_push("t", stream_a, [BASE + i], [f"x{i}"], None)
         assert tailer.queue.qsize() == 1
         assert tailer.dropped == 2
     assert small._tails.count("t") == 0
